@@ -1,0 +1,51 @@
+# genrecls — the two commands a person needs:
+#   make app    set up (venv, Python packages, Debian ffmpeg) and start the app on :8501
+#   make test   set up (dev packages, Debian chromium + ffmpeg) and run lint + the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: app test lint model assets system-app system-test clean help
+
+help:
+	@echo "make app   - set up and start the Streamlit app on http://localhost:$(PORT)"
+	@echo "make test  - set up and run lint + the whole test suite"
+	@echo "make model - retrain the bundled model and rewrite its model card (slow)"
+
+$(VENV)/.stamp-runtime: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.stamp-dev: $(VENV)/.stamp-runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+system-app:
+	@bash scripts/ensure_system_packages.sh ffmpeg
+
+system-test:
+	@bash scripts/ensure_system_packages.sh ffmpeg chromium espeak-ng
+
+app: system-app $(VENV)/.stamp-runtime
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
+
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: system-test lint
+	$(PY) -m pytest
+
+model: $(VENV)/.stamp-runtime
+	$(PY) -m genrecls train-bundled
+
+assets: $(VENV)/.stamp-runtime
+	$(PY) scripts/make_assets.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,247 @@
+"""Interactive plotly figures of audio and features, with real axes.
+
+Functions here take arrays and return :class:`plotly.graph_objects.Figure` objects; they
+compute nothing expensive, so a caller can cache features and figures separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from genrecls.features import PITCH_CLASSES, FeatureConfig, frame_times, mel_frequencies
+
+_LAYOUT = dict(margin=dict(l=60, r=20, t=40, b=45), height=320, template="plotly_white")
+
+
+def waveform_figure(
+    times: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, title: str = "Waveform"
+) -> go.Figure:
+    """Plot a waveform envelope (see :func:`genrecls.features.waveform_envelope`).
+
+    Parameters
+    ----------
+    times : np.ndarray [shape=(m,)]
+        Bucket centres in seconds.
+    lower, upper : np.ndarray [shape=(m,)]
+        Minimum and maximum sample per bucket.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+    """
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=upper,
+            mode="lines",
+            line=dict(width=0.5, color="#1f77b4"),
+            name="max",
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=lower,
+            mode="lines",
+            line=dict(width=0.5, color="#1f77b4"),
+            fill="tonexty",
+            name="min",
+            showlegend=False,
+            hovertemplate="t=%{x:.2f} s<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_xaxes(title_text="Time (s)")
+    fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05])
+    return fig
+
+
+def mel_figure(
+    M: np.ndarray,
+    *,
+    config: FeatureConfig,
+    title: str = "Mel spectrogram",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    colorbar_title: str | None = None,
+) -> go.Figure:
+    """Plot a (log) mel spectrogram with time in seconds and frequency in Hz.
+
+    The vertical axis is the mel band index, labelled with band centre frequencies in Hz,
+    so the picture keeps the mel scale's spacing.
+
+    Parameters
+    ----------
+    M : np.ndarray [shape=(n_mels, t)]
+        Log mel spectrogram computed with ``config``.
+    config : FeatureConfig
+        The parameters used to compute ``M`` (for the axes).
+    title : str
+        Figure title.
+    zmin, zmax : float or None
+        Colour range; ``None`` uses the data range.
+    colorbar_title : str or None
+        Unit shown on the colour bar; default from ``config.compression``.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+    """
+    n_mels, n_frames = M.shape
+    times = frame_times(n_frames, config=config)
+    freqs = mel_frequencies(config=config)
+    ticks = _mel_ticks(freqs)
+    unit = colorbar_title or ("dB" if config.compression == "db" else "log10(1+10⁴·S)")
+    fig = go.Figure(
+        go.Heatmap(
+            z=M,
+            x=times,
+            y=np.arange(n_mels),
+            colorscale="Magma",
+            zmin=zmin,
+            zmax=zmax,
+            colorbar=dict(title=unit),
+            customdata=np.broadcast_to(freqs[:, None], M.shape),
+            hovertemplate="t=%{x:.2f} s<br>f≈%{customdata:.0f} Hz<br>%{z:.1f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_xaxes(title_text="Time (s)")
+    fig.update_yaxes(
+        title_text="Frequency (Hz, mel scale)",
+        tickvals=[t[0] for t in ticks],
+        ticktext=[t[1] for t in ticks],
+    )
+    return fig
+
+
+def _mel_ticks(freqs: np.ndarray) -> list[tuple[int, str]]:
+    """Pick band indices near round frequencies for axis labels."""
+    targets = [64, 128, 256, 512, 1000, 2000, 4000, 8000, 16000]
+    ticks = []
+    for f in targets:
+        if freqs[0] <= f <= freqs[-1] * 1.01:
+            i = int(np.argmin(np.abs(freqs - f)))
+            ticks.append((i, f"{f / 1000:g}k" if f >= 1000 else f"{f}"))
+    return ticks
+
+
+def mfcc_figure(C: np.ndarray, *, config: FeatureConfig, title: str = "MFCC") -> go.Figure:
+    """Plot MFCCs over time.
+
+    Parameters
+    ----------
+    C : np.ndarray [shape=(n_mfcc, t)]
+        Coefficients computed with ``config``.
+    config : FeatureConfig
+        The parameters used (for the time axis).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+    """
+    times = frame_times(C.shape[1], config=config)
+    lim = float(np.max(np.abs(C[1:]))) if C.shape[0] > 1 else None
+    fig = go.Figure(
+        go.Heatmap(
+            z=C,
+            x=times,
+            y=np.arange(C.shape[0]),
+            colorscale="RdBu_r",
+            zmid=0,
+            zmin=-lim if lim else None,
+            zmax=lim,
+            colorbar=dict(title="value"),
+            hovertemplate="t=%{x:.2f} s<br>MFCC %{y}<br>%{z:.1f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_xaxes(title_text="Time (s)")
+    fig.update_yaxes(title_text="Coefficient")
+    return fig
+
+
+def chroma_figure(C: np.ndarray, *, config: FeatureConfig, title: str = "Chroma") -> go.Figure:
+    """Plot a chromagram with pitch-class names.
+
+    Parameters
+    ----------
+    C : np.ndarray [shape=(12, t)]
+        Chroma computed with ``config``.
+    config : FeatureConfig
+        The parameters used (for the time axis).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+    """
+    times = frame_times(C.shape[1], config=config)
+    fig = go.Figure(
+        go.Heatmap(
+            z=C,
+            x=times,
+            y=list(PITCH_CLASSES),
+            colorscale="Viridis",
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title="energy"),
+            hovertemplate="t=%{x:.2f} s<br>%{y}<br>%{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_xaxes(title_text="Time (s)")
+    fig.update_yaxes(title_text="Pitch class")
+    return fig
+
+
+def probability_bar_figure(
+    probabilities: Sequence[float],
+    *,
+    labels: Sequence[str],
+    top_k: int = 3,
+    title: str = "Top genres",
+) -> go.Figure:
+    """Plot the ``top_k`` class probabilities as a horizontal bar chart.
+
+    Parameters
+    ----------
+    probabilities : sequence of float [shape=(n_classes,)]
+        Class probabilities summing to 1.
+    labels : sequence of str [shape=(n_classes,)]
+        Class names.
+    top_k : int > 0
+        Number of bars.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+    """
+    p = np.asarray(probabilities, dtype=float)
+    order = np.argsort(p)[::-1][:top_k][::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=p[order] * 100,
+            y=[labels[i] for i in order],
+            orientation="h",
+            text=[f"{p[i] * 100:.0f}%" for i in order],
+            textposition="auto",
+            marker_color="#4c78a8",
+        )
+    )
+    fig.update_layout(title=title, **{**_LAYOUT, "height": 90 + 45 * len(order)})
+    fig.update_xaxes(title_text="Probability (%)", range=[0, 100])
+    return fig

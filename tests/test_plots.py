@@ -1,0 +1,30 @@
+import numpy as np
+
+from genrecls import features, plots
+from genrecls.features import DISPLAY_CONFIG
+from genrecls.synth import chord_progression
+
+
+def test_figures_have_labelled_axes():
+    y = chord_progression(sr=DISPLAY_CONFIG.sr, seconds=2.0)
+    figs = [
+        plots.waveform_figure(*features.waveform_envelope(y, sr=DISPLAY_CONFIG.sr)),
+        plots.mel_figure(features.log_mel(y, config=DISPLAY_CONFIG), config=DISPLAY_CONFIG),
+        plots.mfcc_figure(features.mfcc(y, config=DISPLAY_CONFIG), config=DISPLAY_CONFIG),
+        plots.chroma_figure(features.chroma(y, config=DISPLAY_CONFIG), config=DISPLAY_CONFIG),
+    ]
+    for fig in figs:
+        assert fig.layout.xaxis.title.text == "Time (s)"
+        assert fig.layout.yaxis.title.text
+    # Time axis spans the clip.
+    assert figs[1].data[0].x[-1] == np.float64(
+        features.frame_times(figs[1].data[0].z.shape[1], config=DISPLAY_CONFIG)[-1]
+    )
+    assert 1.9 < figs[1].data[0].x[-1] <= 2.0
+    assert list(figs[3].data[0].y) == list(features.PITCH_CLASSES)
+    assert "Hz" in figs[1].layout.yaxis.title.text
+
+
+def test_probability_bar_shows_top_k_in_order():
+    fig = plots.probability_bar_figure([0.1, 0.6, 0.3], labels=["a", "b", "c"], top_k=2)
+    assert list(fig.data[0].y) == ["c", "b"]  # plotted bottom-up: best on top
