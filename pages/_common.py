@@ -86,7 +86,7 @@ def choose_clip(*, key: str) -> Clip | None:
                     path.stem.replace("_", " "),
                     key=f"{key}_demo_{path.stem}",
                     help=_demo_caption(path),
-                    use_container_width=True,
+                    width="stretch",
                 ):
                     new = Clip(path.read_bytes(), path.name)
     current: Clip | None = st.session_state.get("clip")

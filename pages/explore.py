@@ -97,7 +97,7 @@ st.caption(
     "Air pressure over time. Loud passages are tall; silence is flat. Long files are "
     "drawn as the min/max of each short stretch so they stay fast."
 )
-st.plotly_chart(waveform_fig(key, y), use_container_width=True, key="fig_waveform")
+st.plotly_chart(waveform_fig(key, y), theme=None, key="fig_waveform")
 
 st.subheader("Mel spectrogram")
 st.caption(
@@ -105,7 +105,7 @@ st.caption(
     "hearing), loudness as colour in dB. Drums are vertical lines, sustained notes "
     "horizontal lines; this picture is what the genre CNN reads."
 )
-st.plotly_chart(mel_fig(key, y, config), use_container_width=True, key="fig_mel")
+st.plotly_chart(mel_fig(key, y, config), theme=None, key="fig_mel")
 
 left, right = st.columns(2)
 with left:
@@ -114,11 +114,11 @@ with left:
         "Mel-frequency cepstral coefficients: the overall shape of the spectrum "
         "(timbre) in a few numbers per frame. Row 0 is loudness."
     )
-    st.plotly_chart(mfcc_fig(key, y, config, n_mfcc), use_container_width=True, key="fig_mfcc")
+    st.plotly_chart(mfcc_fig(key, y, config, n_mfcc), theme=None, key="fig_mfcc")
 with right:
     st.subheader("Chroma")
     st.caption(
         "Energy per pitch class (C, C#, …, B), octaves folded together: shows the "
         "chords and melody notes, whatever the instrument."
     )
-    st.plotly_chart(chroma_fig(key, y, config), use_container_width=True, key="fig_chroma")
+    st.plotly_chart(chroma_fig(key, y, config), theme=None, key="fig_chroma")
