@@ -1,0 +1,386 @@
+"""musicnn, the pretrained music audio tagger of Pons & Serra (2019), in PyTorch.
+
+The network is rebuilt layer by layer from the TF1 code of the ``musicnn`` 0.1.0 wheel
+(``models.py``: ``build_musicnn``) so that the converted ``MSD_musicnn`` and
+``MTT_musicnn`` checkpoints (see ``scripts/convert_musicnn.py`` and
+:func:`genrecls.pretrained.load_musicnn`) compute the same function. The module also
+holds the exact input preprocessing (:func:`musicnn_logmel`), the patching
+(:func:`musicnn_patches`) and the two 50-tag vocabularies.
+
+Layout: TensorFlow's NHWC input ``[B, T, 96, 1]`` is ``[B, 1, T, 96]`` here (channels
+first, height = time, width = mel band).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+from genrecls.exceptions import ParameterError
+
+__all__ = [
+    "HOP_LENGTH",
+    "MSD_TAGS",
+    "MTT_TAGS",
+    "N_FFT",
+    "N_MELS",
+    "PATCH_FRAMES",
+    "SR",
+    "Musicnn",
+    "musicnn_logmel",
+    "musicnn_patches",
+    "patch_frames",
+]
+
+#: Sample rate musicnn works at (Hz).
+SR: int = 16000
+#: FFT size and hop of the mel spectrogram (samples at 16 kHz).
+N_FFT: int = 512
+HOP_LENGTH: int = 256
+#: Number of Slaney mel bands (0 to 8000 Hz).
+N_MELS: int = 96
+#: Frames per model input patch: ``librosa.time_to_frames(3, sr=16000, n_fft=512,
+#: hop_length=256) + 1`` = 187 (about 3 s), as in musicnn's ``extractor.py``.
+PATCH_FRAMES: int = 187
+#: Lower-case alias of :data:`PATCH_FRAMES` (the name used in the project plan).
+patch_frames: int = PATCH_FRAMES
+
+#: Batch-norm settings of ``tf.compat.v1.layers.batch_normalization``
+#: (epsilon 1e-3; TF momentum 0.99 is torch momentum 0.01).
+_BN_EPS = 1e-3
+_BN_MOMENTUM = 0.01
+
+#: Largest finite float16; the power mel spectrogram is clipped to it before the fp16 cast.
+_FP16_MAX = float(np.finfo(np.float16).max)
+
+#: The 50 MagnaTagATune tags of ``MTT_musicnn``, in output order (``configuration.py``).
+MTT_TAGS: tuple[str, ...] = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock",
+    "fast", "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian",
+    "opera", "male", "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet",
+    "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
+    "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats",
+    "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral",
+)  # fmt: skip
+
+#: The 50 Million Song Dataset (last.fm) tags of ``MSD_musicnn``, in output order.
+MSD_TAGS: tuple[str, ...] = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
+    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s",
+    "chill", "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic",
+    "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
+    "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock",
+    "60s", "rnb", "indie pop", "sad", "House", "happy",
+)  # fmt: skip
+
+
+def _valid_positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _valid_mono(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ParameterError(f"audio must be mono, shape (n_samples,); got shape {y.shape}")
+    if y.size == 0:
+        raise ParameterError("audio is empty")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ParameterError(f"audio must be floating point, got dtype {y.dtype}")
+    if not np.all(np.isfinite(y)):
+        raise ParameterError("audio contains NaN or infinite samples")
+    return y.astype(np.float32, copy=False)
+
+
+def musicnn_logmel(y: np.ndarray, *, sr: int = SR) -> np.ndarray:
+    """Compute musicnn's log-compressed mel spectrogram ("logC").
+
+    Reproduces ``batch_data`` of musicnn's ``extractor.py``: resample to 16 kHz, power
+    mel spectrogram (``n_fft=512``, ``hop_length=256``, 96 Slaney mel bands from 0 to
+    8000 Hz, Slaney area normalisation, Hann window, ``center=True``), cast to float16,
+    then ``log10(10000 * S + 1)``. No mean/variance normalisation.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)], real-valued floating point
+        Mono audio, nominally in [-1, 1].
+    sr : int > 0
+        Sample rate of ``y``. Audio at another rate is resampled to 16 kHz with
+        ``librosa.resample`` (soxr "HQ"; musicnn used librosa 0.7 with resampy, so
+        resampled inputs differ from the original very slightly).
+
+    Returns
+    -------
+    logmel : np.ndarray [shape=(t, 96), dtype=float32]
+        Time × mel, ``t = 1 + n_samples_16k // 256``; values are >= 0.
+
+    Raises
+    ------
+    genrecls.exceptions.ParameterError
+        If ``y`` is not 1-D floating point, is empty, or holds NaN/inf; or if ``sr``
+        is not a positive integer.
+
+    Notes
+    -----
+    Two version details are pinned so that the result matches what the models were
+    trained on:
+
+    - The STFT pads with ``pad_mode="reflect"`` (librosa 0.7's default; librosa >= 0.10
+      pads with zeros). Only the first and last frame are affected.
+    - musicnn ran under numpy 1.x, where ``10000 * S`` on a float16 array was promoted
+      to float32 (value-based casting). Under numpy >= 2 it stays float16 and overflows
+      to ``inf`` for ``S > 6.55``, which happens in about 1-3 % of the bins of ordinary
+      music. Here the float16 quantisation is kept and the log is taken in float32,
+      as the original did. ``S`` is clipped to the float16 maximum first (the original
+      would give ``inf`` there; real audio in [-1, 1] stays far below it).
+
+    Examples
+    --------
+    >>> y = np.zeros(48000, dtype=np.float32)  # 3 s at 16 kHz
+    >>> musicnn_logmel(y).shape
+    (188, 96)
+    """
+    y = _valid_mono(y)
+    sr = _valid_positive_int(sr, "sr")
+    if sr != SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=SR)
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, pad_mode="reflect"
+    ).T  # [t, 96], float32
+    mel = np.minimum(mel, _FP16_MAX).astype(np.float16).astype(np.float32)
+    return np.log10(10000.0 * mel + 1.0).astype(np.float32)
+
+
+def musicnn_patches(
+    logmel: np.ndarray, *, n_frames: int = PATCH_FRAMES, hop_frames: int | None = None
+) -> np.ndarray:
+    """Cut a log-mel spectrogram into model input patches.
+
+    Parameters
+    ----------
+    logmel : np.ndarray [shape=(t, n_mels)]
+        Output of :func:`musicnn_logmel`.
+    n_frames : int > 0
+        Patch length in frames (187 = about 3 s, the training length).
+    hop_frames : int > 0 or None
+        Stride between patch starts; ``None`` means ``n_frames`` (no overlap, musicnn's
+        default). Trailing frames that do not fill a patch are dropped, as in musicnn.
+
+    Returns
+    -------
+    patches : np.ndarray [shape=(n_patches, n_frames, n_mels), dtype=float32]
+        ``n_patches = 1 + (t - n_frames) // hop_frames``. A spectrogram shorter than
+        ``n_frames`` is repeated along time to one full patch ("repeat-pad", the
+        training setting; musicnn's extractor would return no patch at all).
+
+    Raises
+    ------
+    genrecls.exceptions.ParameterError
+        If ``logmel`` is not a non-empty 2-D array or a length is not a positive int.
+    """
+    logmel = np.asarray(logmel, dtype=np.float32)
+    if logmel.ndim != 2 or logmel.shape[0] == 0:
+        raise ParameterError(f"logmel must have shape (t > 0, n_mels), got {logmel.shape}")
+    n_frames = _valid_positive_int(n_frames, "n_frames")
+    hop = n_frames if hop_frames is None else _valid_positive_int(hop_frames, "hop_frames")
+    if logmel.shape[0] < n_frames:
+        reps = -(-n_frames // logmel.shape[0])
+        logmel = np.tile(logmel, (reps, 1))[:n_frames]
+    starts = range(0, logmel.shape[0] - n_frames + 1, hop)
+    return np.stack([logmel[s : s + n_frames] for s in starts])
+
+
+def _batch_norm_2d(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+
+
+def _batch_norm_1d(channels: int) -> nn.BatchNorm1d:
+    return nn.BatchNorm1d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+
+
+def _frontend_branch(
+    filters: int, kernel: tuple[int, int], pad_before: int, pad_after: int
+) -> nn.Sequential:
+    """Time padding → Conv2d → ReLU → BN (musicnn's ``timbral_block``/``tempo_block``)."""
+    return nn.Sequential(
+        OrderedDict(
+            pad=nn.ZeroPad2d((0, 0, pad_before, pad_after)),  # (mel l, mel r, time, time)
+            conv=nn.Conv2d(1, filters, kernel_size=kernel),
+            relu=nn.ReLU(),
+            bn=_batch_norm_2d(filters),
+        )
+    )
+
+
+def _midend_layer(in_channels: int, filters: int) -> nn.Sequential:
+    """Conv1d over time (kernel 7, 'same') → ReLU → BN (musicnn's mid-end layer)."""
+    return nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv1d(in_channels, filters, kernel_size=7, padding=3),
+            relu=nn.ReLU(),
+            bn=_batch_norm_1d(filters),
+        )
+    )
+
+
+class Musicnn(nn.Module):
+    """musicnn: musically motivated CNN for music audio tagging.
+
+    Jordi Pons and Xavier Serra, 2019. "musicnn: Pre-trained convolutional neural
+    networks for music audio tagging." Late-breaking/demo, ISMIR 2019.
+    https://arxiv.org/abs/1909.06654 — code and weights: https://github.com/jordipons/musicnn
+    (ISC licence).
+
+    Front-end (Pons et al., 2018, "End-to-end learning for music audio tagging at
+    scale"): two timbral convolutions spanning 40 % and 70 % of the mel axis and three
+    temporal convolutions of 128, 64 and 32 frames along time, each conv → ReLU → BN,
+    then a max over frequency. Mid-end: three Conv1d layers over time with residual
+    connections, densely concatenated with the front-end. Back-end: max- and
+    mean-pooling over time, BN, dense → ReLU → BN (the 200-d penultimate embedding),
+    dense to the tag logits (multi-label: apply a sigmoid).
+
+    Parameters
+    ----------
+    n_mels : int > 1
+        Mel bands of the input (96 for the pretrained models). The timbral kernels are
+        ``int(0.4 * n_mels)`` and ``int(0.7 * n_mels)`` bands wide.
+    n_tags : int > 0
+        Number of outputs (50 for ``MSD_musicnn`` and ``MTT_musicnn``).
+    timbral_filters : int > 0
+        Filters of each timbral branch (``int(1.6 * 128)`` = 204).
+    temporal_filters : int > 0
+        Filters of each temporal branch (``int(1.6 * 32)`` = 51).
+    midend_filters : int > 0
+        Filters of each mid-end layer (64).
+    backend_units : int > 0
+        Width of the penultimate dense layer (200).
+    dropout : float in [0, 1)
+        Dropout rate before each dense layer (0.5; active only in training mode).
+
+    Notes
+    -----
+    Hookable modules for feature maps and Grad-CAM (outputs after ReLU → BN):
+
+    - ``input_bn``: ``[B, 1, T, n_mels]``
+    - ``timbral_f74``, ``timbral_f77``: time × frequency maps ``[B, 204, T, 59]`` and
+      ``[B, 204, T, 30]`` (before the max over frequency)
+    - ``temporal_s1``, ``temporal_s2``, ``temporal_s3``: ``[B, 51, T, n_mels]``
+    - ``midend1``, ``midend2``, ``midend3``: ``[B, 64, T]`` (before the residual sums)
+    - ``features``: the dense concatenation ``[B, 753, T]`` fed to the time pooling
+    - ``penultimate``: the embedding ``[B, 200]``; ``classifier``: logits ``[B, n_tags]``
+
+    State-dict keys follow these names; ``scripts/convert_musicnn.py`` maps the TF
+    variables onto them.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_mels: int = N_MELS,
+        n_tags: int = 50,
+        timbral_filters: int = 204,
+        temporal_filters: int = 51,
+        midend_filters: int = 64,
+        backend_units: int = 200,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        n_mels = _valid_positive_int(n_mels, "n_mels")
+        if n_mels < 2:
+            raise ParameterError(f"n_mels must be >= 2, got {n_mels}")
+        for name, value in (
+            ("n_tags", n_tags),
+            ("timbral_filters", timbral_filters),
+            ("temporal_filters", temporal_filters),
+            ("midend_filters", midend_filters),
+            ("backend_units", backend_units),
+        ):
+            _valid_positive_int(value, name)
+        if not 0.0 <= dropout < 1.0:
+            raise ParameterError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.n_mels = n_mels
+        self.n_tags = n_tags
+
+        # input
+        self.input_bn = _batch_norm_2d(1)
+        # front-end: timbral (time pad 3/3, 'valid' over mel), temporal ('same' over time)
+        self.timbral_f74 = _frontend_branch(timbral_filters, (7, int(0.4 * n_mels)), 3, 3)
+        self.timbral_f77 = _frontend_branch(timbral_filters, (7, int(0.7 * n_mels)), 3, 3)
+        # TF 'same' puts the odd extra padding frame after: (k - 1) // 2 before, k // 2 after
+        self.temporal_s1 = _frontend_branch(temporal_filters, (128, 1), 63, 64)
+        self.temporal_s2 = _frontend_branch(temporal_filters, (64, 1), 31, 32)
+        self.temporal_s3 = _frontend_branch(temporal_filters, (32, 1), 15, 16)
+        frontend_channels = 2 * timbral_filters + 3 * temporal_filters
+        # mid-end
+        self.midend1 = _midend_layer(frontend_channels, midend_filters)
+        self.midend2 = _midend_layer(midend_filters, midend_filters)
+        self.midend3 = _midend_layer(midend_filters, midend_filters)
+        self.features = nn.Identity()  # hook point for the concatenated feature map
+        pooled = 2 * (frontend_channels + 3 * midend_filters)
+        # back-end
+        self.pool_bn = _batch_norm_1d(pooled)
+        self.dropout1 = nn.Dropout(dropout)
+        self.penultimate = nn.Sequential(
+            OrderedDict(
+                dense=nn.Linear(pooled, backend_units),
+                relu=nn.ReLU(),
+                bn=_batch_norm_1d(backend_units),
+            )
+        )
+        self.dropout2 = nn.Dropout(dropout)
+        self.classifier = nn.Linear(backend_units, n_tags)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Tag log-mel patches.
+
+        Parameters
+        ----------
+        x : torch.Tensor [shape=(batch, time, n_mels)]
+            Log-mel patches from :func:`musicnn_logmel` / :func:`musicnn_patches`
+            (time first, as musicnn feeds them). Any ``time >= 1`` works; the
+            pretrained models were trained on 187 frames.
+
+        Returns
+        -------
+        outputs : dict[str, torch.Tensor]
+            ``"logits"`` [shape=(batch, n_tags)]: pre-sigmoid tag scores.
+            ``"embedding"`` [shape=(batch, backend_units)]: penultimate layer after BN
+            (musicnn's ``penultimate`` feature).
+            ``"pooled"`` [shape=(batch, 2 * 753)]: max- and mean-pooled features before
+            BN, interleaved ``(max_0, mean_0, max_1, mean_1, ...)``.
+
+        Raises
+        ------
+        genrecls.exceptions.ParameterError
+            If ``x`` is not 3-D with ``n_mels`` bands in the last axis.
+        """
+        if x.ndim != 3 or x.shape[2] != self.n_mels or x.shape[1] < 1:
+            raise ParameterError(
+                f"expected input of shape (batch, time, {self.n_mels}), got {tuple(x.shape)}"
+            )
+        x = self.input_bn(x.unsqueeze(1))  # [B, 1, T, 96]
+        # front-end: each branch [B, C, T, F'] → max over frequency → [B, C, T]
+        f74 = self.timbral_f74(x).amax(dim=3)  # [B, 204, T]  (map [B, 204, T, 59])
+        f77 = self.timbral_f77(x).amax(dim=3)  # [B, 204, T]  (map [B, 204, T, 30])
+        s1 = self.temporal_s1(x).amax(dim=3)  # [B, 51, T]    (map [B, 51, T, 96])
+        s2 = self.temporal_s2(x).amax(dim=3)  # [B, 51, T]
+        s3 = self.temporal_s3(x).amax(dim=3)  # [B, 51, T]
+        frontend = torch.cat([f74, f77, s1, s2, s3], dim=1)  # [B, 561, T]
+        # mid-end: residual Conv1d stack
+        c1 = self.midend1(frontend)  # [B, 64, T]
+        c2 = self.midend2(c1) + c1  # [B, 64, T]
+        c3 = self.midend3(c2) + c2  # [B, 64, T]
+        feats = self.features(torch.cat([frontend, c1, c2, c3], dim=1))  # [B, 753, T]
+        # back-end: TF concatenates [max, mean] on a trailing axis → interleaved flatten
+        pooled = torch.stack([feats.amax(dim=2), feats.mean(dim=2)], dim=-1)  # [B, 753, 2]
+        pooled = pooled.flatten(1)  # [B, 1506]
+        h = self.dropout1(self.pool_bn(pooled))  # [B, 1506]
+        embedding = self.penultimate(h)  # [B, 200]
+        logits = self.classifier(self.dropout2(embedding))  # [B, n_tags]
+        return {"logits": logits, "embedding": embedding, "pooled": pooled}
