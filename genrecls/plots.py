@@ -245,3 +245,142 @@ def probability_bar_figure(
     fig.update_layout(title=title, **{**_LAYOUT, "height": 90 + 45 * len(order)})
     fig.update_xaxes(title_text="Probability (%)", range=[0, 100])
     return fig
+
+
+#: One colour per genre, stable across figures (Tableau 10).
+GENRE_COLOURS = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+
+
+def genre_timeline_figure(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    labels: Sequence[str],
+    title: str = "Genre over time",
+) -> go.Figure:
+    """Plot per-segment genre probabilities as a stacked area over time.
+
+    Parameters
+    ----------
+    starts, ends : np.ndarray [shape=(n_segments,)]
+        Segment boundaries in seconds.
+    probabilities : np.ndarray [shape=(n_segments, n_classes)]
+        Probabilities of each segment.
+    labels : sequence of str [shape=(n_classes,)]
+        Class names.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+        Each segment is drawn at its centre time; hover shows the probability.
+    """
+    centres = (np.asarray(starts) + np.asarray(ends)) / 2
+    order = np.argsort(centres)
+    fig = go.Figure()
+    for k, label in enumerate(labels):
+        fig.add_trace(
+            go.Scatter(
+                x=centres[order],
+                y=probabilities[order, k] * 100,
+                name=label,
+                mode="lines",
+                stackgroup="genres",
+                line=dict(width=0.5, shape="hvh"),
+                fillcolor=GENRE_COLOURS[k % len(GENRE_COLOURS)],
+                marker_color=GENRE_COLOURS[k % len(GENRE_COLOURS)],
+                hovertemplate=f"{label}: %{{y:.0f}}%<br>t=%{{x:.1f}} s<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title, **{**_LAYOUT, "height": 300}, legend=dict(orientation="h", y=-0.25)
+    )
+    fig.update_xaxes(title_text="Time (s)")
+    fig.update_yaxes(title_text="Probability (%)", range=[0, 100])
+    return fig
+
+
+def saliency_overlay_figure(
+    M: np.ndarray,
+    saliency: np.ndarray,
+    *,
+    config: FeatureConfig,
+    scale: float,
+    title: str = "What the network looked at (Grad-CAM)",
+    opacity: float = 0.55,
+) -> go.Figure:
+    """Lay a Grad-CAM map over a log-mel spectrogram.
+
+    Parameters
+    ----------
+    M : np.ndarray [shape=(n_mels, t)]
+        Log-mel spectrogram, drawn in grey.
+    saliency : np.ndarray [shape=(n_mels, t)]
+        Non-negative saliency on the same grid.
+    config : FeatureConfig
+        Front end of ``M`` (axes).
+    scale : float > 0
+        Saliency value drawn at full colour: one scale for the whole track, so segments
+        with weak evidence look weak.
+    title : str
+        Figure title.
+    opacity : float in (0, 1]
+        Opacity of the saliency layer.
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+    """
+    n_mels, n_frames = M.shape
+    times = frame_times(n_frames, config=config)
+    freqs = mel_frequencies(config=config)
+    ticks = _mel_ticks(freqs)
+    heat = np.asarray(saliency, dtype=np.float32) / max(float(scale), 1e-12)
+    heat = np.where(heat < 0.05, np.nan, np.clip(heat, 0, 1))  # transparent where no evidence
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            z=M,
+            x=times,
+            y=np.arange(n_mels),
+            colorscale="Greys",
+            reversescale=True,
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=heat,
+            x=times,
+            y=np.arange(n_mels),
+            colorscale="Jet",
+            zmin=0,
+            zmax=1,
+            opacity=opacity,
+            colorbar=dict(title="evidence"),
+            customdata=np.broadcast_to(freqs[:, None], M.shape),
+            hovertemplate="t=%{x:.2f} s<br>f≈%{customdata:.0f} Hz<br>%{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, **{**_LAYOUT, "height": 380})
+    fig.update_xaxes(title_text="Time (s)")
+    fig.update_yaxes(
+        title_text="Frequency (Hz, mel scale)",
+        tickvals=[t[0] for t in ticks],
+        ticktext=[t[1] for t in ticks],
+    )
+    return fig

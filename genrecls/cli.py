@@ -1,0 +1,137 @@
+"""Command-line interface: ``python -m genrecls <command> ...``.
+
+Commands
+--------
+predict
+    Classify audio files; ``--json`` prints one JSON object per line (the contract other
+    tools rely on): ``{"file", "genre", "probabilities", "segments"}``, or
+    ``{"file", "error"}`` for a file that cannot be read. Exit code 0 either way.
+features
+    Save log-mel, MFCC and chroma of a file to an ``.npz``.
+train-bundled
+    Rebuild the bundled model and its model card from the shared data (``make model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from genrecls.config import bundled_models_dir
+
+#: The bundled model file the app and the CLI use by default.
+DEFAULT_MODEL = "genre_model.pt"  # keep in step with model_store.BUNDLED_MODEL_FILE
+
+
+def default_model_path() -> Path:
+    """Path of the bundled genre model."""
+    return bundled_models_dir() / DEFAULT_MODEL
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from genrecls.exceptions import GenreclsError
+    from genrecls.predict import GenrePredictor
+
+    torch.set_num_threads(args.threads)
+    try:
+        predictor = GenrePredictor.from_file(args.model, max_segments=args.max_segments)
+    except GenreclsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    files = args.files
+    iterator = files
+    if not args.json and len(files) > 1:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, desc="Classifying", unit="file")
+    for path in iterator:
+        try:
+            _, prediction = predictor.predict_source(path, name=Path(path).name)
+        except GenreclsError as exc:
+            record = {"file": path, "error": str(exc)}
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                print(f"{path}: error: {exc}", flush=True)
+            continue
+        if args.json:
+            print(json.dumps(prediction.to_json(file=path)), flush=True)
+        else:
+            top = ", ".join(f"{g} {p:.0%}" for g, p in prediction.top_k(3))
+            flag = " (unsure)" if prediction.is_unsure else ""
+            print(f"{path}: {prediction.genre}{flag}  [{top}]", flush=True)
+    return 0
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from genrecls import features
+    from genrecls.audio import load_audio
+    from genrecls.exceptions import GenreclsError
+
+    config = features.DISPLAY_CONFIG
+    try:
+        clip = load_audio(args.file, sr=config.sr)
+    except GenreclsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    y = clip.samples
+    np.savez_compressed(
+        args.out,
+        log_mel=features.log_mel(y, config=config),
+        mfcc=features.mfcc(y, config=config, n_mfcc=args.n_mfcc),
+        chroma=features.chroma(y, config=config),
+        sr=config.sr,
+        hop_length=config.hop_length,
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_train_bundled(args: argparse.Namespace) -> int:
+    from genrecls.bundle import main as bundle_main
+
+    return bundle_main(out_dir=Path(args.out), quick=args.quick, cache_dir=Path(args.cache))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of ``python -m genrecls``."""
+    parser = argparse.ArgumentParser(prog="genrecls", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="classify audio files")
+    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--model", default=str(default_model_path()), help="a saved genrecls model")
+    p.add_argument("--max-segments", type=int, default=64, help="segments per track (spread)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("features", help="save log-mel/MFCC/chroma of a file to .npz")
+    p.add_argument("file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-mfcc", type=int, default=20)
+    p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("train-bundled", help="rebuild the bundled model and its model card")
+    p.add_argument("--out", default=str(bundled_models_dir()))
+    p.add_argument("--cache", default=".cache")
+    p.add_argument("--quick", action="store_true", help="fewer folds/epochs (a smoke run)")
+    p.set_defaults(func=_cmd_train_bundled)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Explain a track prediction: Grad-CAM over the analysed segments, stitched to the track.
+
+Glue between :mod:`genrecls.predict` (which segments were classified) and
+:mod:`genrecls.saliency` (Grad-CAM, stitching, resynthesis), so the app shows the map of
+exactly the segments behind the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genrecls.exceptions import ParameterError
+from genrecls.features import segment_spectrogram
+from genrecls.predict import GenrePredictor, select_segments
+from genrecls.saliency import grad_cam, salient_audio, stitch_segments
+
+
+@dataclass(frozen=True, eq=False)
+class TrackExplanation:
+    """A Grad-CAM map of a whole track.
+
+    Attributes
+    ----------
+    saliency : np.ndarray [shape=(n_mels, t)]
+        Raw overlap-averaged Grad-CAM on the track's log-mel grid; frames of segments that
+        were not analysed (long tracks) are 0.
+    scale : float
+        The track's largest saliency value: the one colour scale for every segment.
+    target : int
+        Index of the class explained.
+    layer : str
+        Layer the map was taken at.
+    """
+
+    saliency: np.ndarray
+    scale: float
+    target: int
+    layer: str
+
+
+def gradcam_layer_names(predictor: GenrePredictor) -> list[str]:
+    """Names of the layers Grad-CAM can hook, shallow to deep."""
+    return list(predictor.model.gradcam_layers())
+
+
+def explain_track(
+    predictor: GenrePredictor, M: np.ndarray, *, target: int, layer: str | None = None
+) -> TrackExplanation:
+    """Compute the Grad-CAM map of a track for one class.
+
+    Parameters
+    ----------
+    predictor : GenrePredictor
+        The model and its segmentation settings (the same segments are explained as
+        :meth:`GenrePredictor.predict_spectrogram` classifies).
+    M : np.ndarray [shape=(n_mels, t)]
+        The track's log-mel spectrogram.
+    target : int
+        Class to explain (index into ``predictor.labels``).
+    layer : str or None
+        Grad-CAM layer; ``None`` takes the deepest 2-D layer offered by the model.
+
+    Returns
+    -------
+    explanation : TrackExplanation
+    """
+    layers = gradcam_layer_names(predictor)
+    layer = layer or layers[-1]
+    if layer not in layers:
+        raise ParameterError(f"unknown Grad-CAM layer {layer!r}; choose one of {layers}")
+    if not 0 <= target < len(predictor.labels):
+        raise ParameterError(f"target must be in [0, {len(predictor.labels)}), got {target}")
+    cfg = predictor.feature_config
+    segments, starts = segment_spectrogram(M, config=cfg)
+    keep = select_segments(len(segments), max_segments=predictor.max_segments)
+    result = grad_cam(predictor.model, segments[keep], layer=layer, target=target)
+    n_frames = M.shape[1]
+    if len(keep) == len(segments):
+        stitched = stitch_segments(result.maps, starts, n_frames=n_frames)
+    else:  # long track: only some segments were analysed; the rest stay at 0
+        stitched = np.zeros((M.shape[0], n_frames), np.float32)
+        for m, s in zip(result.maps, starts[keep], strict=True):
+            stitched[:, s : s + m.shape[1]] = m[:, : n_frames - s]
+    return TrackExplanation(
+        saliency=stitched, scale=float(stitched.max()), target=target, layer=layer
+    )
+
+
+def model_heard(
+    y: np.ndarray,
+    explanation: TrackExplanation,
+    *,
+    predictor: GenrePredictor,
+    keep_fraction: float = 0.2,
+) -> np.ndarray:
+    """Audio with only the most salient time–frequency cells kept (see ``salient_audio``).
+
+    Returns
+    -------
+    y_salient : np.ndarray [shape=(n,)]
+    """
+    cfg = predictor.feature_config
+    return salient_audio(
+        y, sr=cfg.sr, cam_stitched=explanation.saliency, config=cfg, keep_fraction=keep_fraction
+    )

@@ -1,0 +1,64 @@
+"""Where models live: the bundled model and the ones users trained.
+
+The bundled model sits in ``models/`` (read-only for the app); models trained on the Train
+page are saved under :func:`genrecls.config.user_models_dir`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from genrecls.config import bundled_models_dir, user_models_dir
+
+#: File name of the bundled genre model in ``models/``.
+BUNDLED_MODEL_FILE = "genre_model.pt"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model file the app can offer.
+
+    Attributes
+    ----------
+    name : str
+        Name shown to people.
+    path : pathlib.Path
+        The ``.pt`` file.
+    bundled : bool
+        True for the model shipped with genrecls.
+    mtime : float
+        Modification time (part of cache keys, so a re-saved model is reloaded).
+    """
+
+    name: str
+    path: Path
+    bundled: bool
+    mtime: float
+
+    @property
+    def label(self) -> str:
+        """Name for a select box."""
+        return f"{self.name} (bundled)" if self.bundled else f"{self.name} (trained here)"
+
+
+def bundled_model_path() -> Path:
+    """Path of the bundled genre model."""
+    return bundled_models_dir() / BUNDLED_MODEL_FILE
+
+
+def available_models() -> list[ModelEntry]:
+    """List the bundled model (if present) and every user model, newest user model first."""
+    entries = []
+    bundled = bundled_model_path()
+    if bundled.is_file():
+        entries.append(ModelEntry("genre_model", bundled, True, bundled.stat().st_mtime))
+    folder = user_models_dir()
+    if folder.is_dir():
+        user = [
+            ModelEntry(p.stem, p, False, p.stat().st_mtime)
+            for p in folder.glob("*.pt")
+            if p.is_file() and not p.is_symlink()
+        ]
+        entries.extend(sorted(user, key=lambda e: e.mtime, reverse=True))
+    return entries

@@ -1,0 +1,118 @@
+"""Transfer learning from musicnn: the pretrained tagger with a new genre head.
+
+The backbone is musicnn trained on the Million Song Dataset's last.fm tags (Pons & Serra,
+2019); its max- and mean-pooled mid-level features (1506 values per 3 s segment) are
+standardised and fed to a new linear layer over the genres — a *linear probe* when the
+backbone stays frozen, the recipe that transfers best from small data (Kim et al., 2019,
+"Transfer learning of artist group factors to musical genre classification"; Pons &
+Serra, 2019, section 4).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from genrecls.exceptions import ParameterError
+from genrecls.models.musicnn import Musicnn
+
+Feature = Literal["pooled", "embedding"]
+
+
+class MusicnnClassifier(nn.Module):
+    """musicnn backbone + standardisation + linear genre head.
+
+    Jordi Pons and Xavier Serra, 2019. "musicnn: Pre-trained convolutional neural networks
+    for music audio tagging." ISMIR late-breaking demo. https://arxiv.org/abs/1909.06654
+
+    Parameters
+    ----------
+    n_classes : int > 0
+        Number of genres.
+    n_mels : int > 1
+        Mel bands of the input (96 for the pretrained weights).
+    feature : {"pooled", "embedding"}
+        Backbone output the head reads: the 1506-d pooled features or the 200-d
+        penultimate embedding.
+    dropout : float in [0, 1)
+        Dropout before the head (training only).
+    freeze_backbone : bool
+        Keep the backbone in eval mode and without gradients for its weights.
+
+    Notes
+    -----
+    ``forward`` takes ``[B, n_mels, T]`` like every genrecls model (musicnn itself takes
+    time first; the transpose happens here). Grad-CAM layers: ``timbral_f74`` and
+    ``timbral_f77`` are 2-D time × frequency maps (laid out time first, see
+    :meth:`gradcam_layouts`), ``midend3`` is time-only.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_classes: int = 10,
+        n_mels: int = 96,
+        feature: Feature = "pooled",
+        dropout: float = 0.0,
+        freeze_backbone: bool = True,
+    ) -> None:
+        super().__init__()
+        if feature not in ("pooled", "embedding"):
+            raise ParameterError(f"feature must be 'pooled' or 'embedding', got {feature!r}")
+        if n_classes < 1:
+            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
+        self.feature = feature
+        self.freeze_backbone = freeze_backbone
+        self.backbone = Musicnn(n_mels=n_mels, n_tags=50)
+        in_dim = 1506 if feature == "pooled" else 200
+        self.register_buffer("feature_mean", torch.zeros(in_dim))
+        self.register_buffer("feature_scale", torch.ones(in_dim))
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(in_dim, n_classes)
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> MusicnnClassifier:
+        """Set training mode; a frozen backbone always stays in eval mode (BN statistics)."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features the head reads, ``[B, n_mels, T]`` → ``[B, in_dim]``."""
+        out = self.backbone(x.transpose(1, 2))  # musicnn wants [B, T, n_mels]
+        return out[self.feature]
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Head on precomputed backbone features ``[B, in_dim]`` → logits ``[B, n_classes]``."""
+        z = (features - self.feature_mean) / self.feature_scale  # [B, in_dim]
+        return self.head(self.dropout(z))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Classify log-mel segments ``x`` [shape=(B, n_mels, T)].
+
+        Returns
+        -------
+        outputs : dict
+            ``"logits"`` [shape=(B, n_classes)], ``"embedding"`` [shape=(B, in_dim)]
+            (the standardised backbone features).
+        """
+        out = self.backbone(x.transpose(1, 2))  # [B, T, 96] in
+        features = out[self.feature]  # [B, 1506] or [B, 200]
+        z = (features - self.feature_mean) / self.feature_scale
+        return {"logits": self.head(self.dropout(z)), "embedding": z}
+
+    def gradcam_layers(self) -> dict[str, nn.Module]:
+        """Named layers for Grad-CAM, shallow to deep."""
+        return {
+            "timbral_f74": self.backbone.timbral_f74,
+            "timbral_f77": self.backbone.timbral_f77,
+            "midend3": self.backbone.midend3,
+        }
+
+    def gradcam_layouts(self) -> dict[str, str]:
+        """The front-end maps are time-first (``[B, C, T', F']``)."""
+        return {"timbral_f74": "tf", "timbral_f77": "tf"}

@@ -1,0 +1,300 @@
+"""Genre prediction for whole tracks: segment, classify, calibrate, aggregate.
+
+A track is cut into the model's fixed-length segments (:func:`genrecls.features.
+segment_spectrogram`), every segment is classified in one batched forward pass, logits are
+divided by the model's fitted temperature (Guo et al., 2017) and the per-segment
+probabilities are aggregated into the track verdict by the **geometric mean** (mean of
+log-probabilities, renormalised): one segment that is very sure cannot outvote many that
+agree, and a genre that some segments rule out is penalised.
+
+The JSON contract of ``python -m genrecls predict --json`` is produced by
+:meth:`TrackPrediction.to_json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genrecls.audio import AudioClip, load_audio
+from genrecls.exceptions import ParameterError
+from genrecls.features import FeatureConfig, log_mel, segment_spectrogram
+
+#: Below this top-1 probability the verdict is called "unsure".
+UNSURE_TOP1 = 0.45
+#: Above this normalised entropy (0 = one class, 1 = uniform) the verdict is "unsure".
+UNSURE_ENTROPY = 0.75
+
+
+@dataclass(frozen=True, eq=False)
+class TrackPrediction:
+    """What the model says about one track.
+
+    Attributes
+    ----------
+    labels : tuple of str [shape=(n_classes,)]
+        Class names, in the model's order.
+    probabilities : np.ndarray [shape=(n_classes,)]
+        Calibrated track-level probabilities (geometric mean of the segments').
+    segment_probabilities : np.ndarray [shape=(n_segments, n_classes)]
+        Calibrated probabilities of each segment.
+    segment_starts, segment_ends : np.ndarray [shape=(n_segments,)]
+        Segment boundaries in seconds (clipped to the analysed duration).
+    segment_logits : np.ndarray [shape=(n_segments, n_classes)]
+        Uncalibrated logits (before the temperature).
+    temperature : float
+        The temperature the logits were divided by.
+    """
+
+    labels: tuple[str, ...]
+    probabilities: np.ndarray
+    segment_probabilities: np.ndarray
+    segment_starts: np.ndarray
+    segment_ends: np.ndarray
+    segment_logits: np.ndarray
+    temperature: float
+
+    @property
+    def genre(self) -> str:
+        """The most probable genre of the track."""
+        return self.labels[int(np.argmax(self.probabilities))]
+
+    @property
+    def confidence(self) -> float:
+        """The probability of the most probable genre."""
+        return float(np.max(self.probabilities))
+
+    @property
+    def entropy(self) -> float:
+        """Normalised entropy of the track probabilities: 0 = certain, 1 = uniform."""
+        p = np.clip(self.probabilities, 1e-12, 1.0)
+        return float(-(p * np.log(p)).sum() / np.log(len(p)))
+
+    @property
+    def is_unsure(self) -> bool:
+        """True when top-1 is below :data:`UNSURE_TOP1` or entropy above :data:`UNSURE_ENTROPY`."""
+        return self.confidence < UNSURE_TOP1 or self.entropy > UNSURE_ENTROPY
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        """Return the ``k`` most probable genres with their probabilities, best first."""
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    def to_json(self, *, file: str) -> dict:
+        """Return the CLI's JSON object for this track.
+
+        Returns
+        -------
+        record : dict
+            ``{"file", "genre", "probabilities": {label: p}, "segments": [{"start", "end",
+            "probabilities": {label: p}}, ...]}`` with probabilities rounded to 6 digits.
+        """
+
+        def as_dict(p: np.ndarray) -> dict[str, float]:
+            return {label: round(float(v), 6) for label, v in zip(self.labels, p, strict=True)}
+
+        return {
+            "file": file,
+            "genre": self.genre,
+            "probabilities": as_dict(self.probabilities),
+            "segments": [
+                {
+                    "start": round(float(s), 3),
+                    "end": round(float(e), 3),
+                    "probabilities": as_dict(p),
+                }
+                for s, e, p in zip(
+                    self.segment_starts, self.segment_ends, self.segment_probabilities, strict=True
+                )
+            ],
+        }
+
+
+def softmax(logits: np.ndarray, *, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def aggregate_geometric(segment_probabilities: np.ndarray) -> np.ndarray:
+    """Aggregate segment probabilities into a track's by their renormalised geometric mean.
+
+    Parameters
+    ----------
+    segment_probabilities : np.ndarray [shape=(n_segments, n_classes)]
+
+    Returns
+    -------
+    probabilities : np.ndarray [shape=(n_classes,)]
+    """
+    p = np.asarray(segment_probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise ParameterError(f"expected (n_segments>0, n_classes), got shape {p.shape}")
+    return softmax(np.log(np.clip(p, 1e-12, 1.0)).mean(axis=0))
+
+
+def select_segments(n_segments: int, *, max_segments: int | None) -> np.ndarray:
+    """Pick at most ``max_segments`` segment indices spread evenly over the track.
+
+    Parameters
+    ----------
+    n_segments : int > 0
+        Number of segments of the track.
+    max_segments : int > 0 or None
+        Cap; ``None`` keeps all.
+
+    Returns
+    -------
+    indices : np.ndarray [shape=(min(n_segments, max_segments),)]
+        Sorted, unique segment indices, first and last included.
+    """
+    if max_segments is None or n_segments <= max_segments:
+        return np.arange(n_segments)
+    if max_segments < 1:
+        raise ParameterError(f"max_segments must be >= 1, got {max_segments}")
+    return np.unique(np.round(np.linspace(0, n_segments - 1, max_segments)).astype(int))
+
+
+class GenrePredictor:
+    """Classify tracks with a loaded genre model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A genre model: ``model(x)["logits"]`` for ``x: [B, n_mels, frames]``.
+    feature_config : FeatureConfig
+        The front end the model was trained with.
+    labels : sequence of str
+        Class names in the model's output order.
+    temperature : float > 0
+        Calibration temperature (logits are divided by it).
+    max_segments : int > 0 or None
+        At most this many segments, spread over the track, are classified (long songs).
+    batch_size : int > 0
+        Segments per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        feature_config: FeatureConfig,
+        labels: tuple[str, ...] | list[str],
+        temperature: float = 1.0,
+        max_segments: int | None = 64,
+        batch_size: int = 32,
+    ) -> None:
+        if not temperature > 0:
+            raise ParameterError(f"temperature must be > 0, got {temperature}")
+        self.model = model.eval()
+        self.feature_config = feature_config
+        self.labels = tuple(labels)
+        self.temperature = float(temperature)
+        self.max_segments = max_segments
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs) -> GenrePredictor:
+        """Load a saved model (see :func:`genrecls.checkpoint.load_model`)."""
+        from genrecls.checkpoint import load_model
+
+        loaded = load_model(path)
+        return cls(
+            loaded.model,
+            feature_config=loaded.feature_config,
+            labels=loaded.labels,
+            temperature=loaded.temperature,
+            **kwargs,
+        )
+
+    def spectrogram(self, y: np.ndarray) -> np.ndarray:
+        """Log-mel spectrogram of ``y`` (at ``feature_config.sr``) as the model sees it."""
+        return log_mel(y, config=self.feature_config)
+
+    def logits(self, segments: np.ndarray) -> np.ndarray:
+        """Raw logits of ``segments`` [shape=(n, n_mels, frames)] → [shape=(n, n_classes)]."""
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(segments), self.batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(segments[i : i + self.batch_size]))
+                out.append(self.model(x)["logits"].float().numpy())
+        return np.concatenate(out)
+
+    def predict_spectrogram(
+        self, M: np.ndarray, *, duration: float | None = None
+    ) -> TrackPrediction:
+        """Classify a track given its log-mel spectrogram.
+
+        Parameters
+        ----------
+        M : np.ndarray [shape=(n_mels, t)]
+            Log-mel spectrogram from :meth:`spectrogram`.
+        duration : float or None
+            Analysed duration in seconds, to clip the last segment's end.
+
+        Returns
+        -------
+        prediction : TrackPrediction
+        """
+        cfg = self.feature_config
+        segments, starts = segment_spectrogram(M, config=cfg)
+        keep = select_segments(len(segments), max_segments=self.max_segments)
+        segments, starts = segments[keep], starts[keep]
+        logits = self.logits(segments)
+        probs = softmax(logits / self.temperature)
+        frame_s = cfg.hop_length / cfg.sr
+        start_s = starts * frame_s
+        end_s = start_s + cfg.segment_seconds
+        total = duration if duration is not None else M.shape[1] * frame_s
+        return TrackPrediction(
+            labels=self.labels,
+            probabilities=aggregate_geometric(probs),
+            segment_probabilities=probs,
+            segment_starts=start_s,
+            segment_ends=np.minimum(end_s, total),
+            segment_logits=logits,
+            temperature=self.temperature,
+        )
+
+    def predict_audio(self, y: np.ndarray) -> TrackPrediction:
+        """Classify mono audio sampled at ``feature_config.sr``."""
+        return self.predict_spectrogram(
+            self.spectrogram(y), duration=len(y) / self.feature_config.sr
+        )
+
+    def predict_source(
+        self, source, *, name: str | None = None
+    ) -> tuple[AudioClip, TrackPrediction]:
+        """Decode any supported input (path, bytes, file-like) and classify it.
+
+        Raises
+        ------
+        genrecls.exceptions.AudioError
+            When the input cannot be decoded (see :func:`genrecls.audio.load_audio`).
+        """
+        clip = load_audio(source, sr=self.feature_config.sr, name=name)
+        return clip, self.predict_audio(clip.samples)
+
+    def with_options(self, **changes) -> GenrePredictor:
+        """Return a predictor sharing the model with some options changed."""
+        current = dict(
+            feature_config=self.feature_config,
+            labels=self.labels,
+            temperature=self.temperature,
+            max_segments=self.max_segments,
+            batch_size=self.batch_size,
+        )
+        return GenrePredictor(self.model, **{**current, **changes})
+
+
+__all__ = [
+    "GenrePredictor",
+    "TrackPrediction",
+    "aggregate_geometric",
+    "select_segments",
+    "softmax",
+]

@@ -1,0 +1,235 @@
+"""Classify: the genre of a song, over time, and what the network looked at."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import streamlit as st
+
+from genrecls import plots
+from genrecls.exceptions import GenreclsError
+from genrecls.explain import explain_track, gradcam_layer_names, model_heard
+from genrecls.model_store import available_models
+from genrecls.musicness import assess_music
+from genrecls.predict import GenrePredictor
+from pages._common import Clip, choose_clip, decode, decode_or_explain, describe
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def get_predictor(path: str, mtime: float) -> GenrePredictor:
+    return GenrePredictor.from_file(path)
+
+
+@st.cache_data(max_entries=16, show_spinner="Classifying…")
+def classify(digest: str, _y: np.ndarray, model_path: str, mtime: float):
+    predictor = get_predictor(model_path, mtime)
+    M = predictor.spectrogram(_y)
+    return M, predictor.predict_spectrogram(M, duration=len(_y) / predictor.feature_config.sr)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def music_check(digest: str, _y: np.ndarray, sr: int):
+    return assess_music(_y, sr=sr)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing Grad-CAM…")
+def explain(digest: str, _M: np.ndarray, model_path: str, mtime: float, target: int, layer: str):
+    return explain_track(get_predictor(model_path, mtime), _M, target=target, layer=layer)
+
+
+@st.cache_data(max_entries=8, show_spinner="Resynthesising what the model heard…")
+def heard_wav(
+    digest: str,
+    _y,
+    _explanation,
+    model_path: str,
+    mtime: float,
+    target: int,
+    layer: str,
+    keep: float,
+) -> bytes:
+    predictor = get_predictor(model_path, mtime)
+    y = model_heard(_y, _explanation, predictor=predictor, keep_fraction=keep)
+    buf = io.BytesIO()
+    sf.write(buf, y, predictor.feature_config.sr, format="WAV")
+    return buf.getvalue()
+
+
+st.title("🎧 What genre is this?")
+
+models = available_models()
+if not models:
+    st.error(
+        "No model found: the bundled model `models/genre_model.pt` is missing "
+        "(run `make model`), and no model was trained on the Train page yet."
+    )
+    st.stop()
+with st.sidebar:
+    entry = st.selectbox("Model", models, format_func=lambda e: e.label, key="classify_model")
+try:
+    predictor = get_predictor(str(entry.path), entry.mtime)
+except GenreclsError as exc:
+    st.error(f"Could not load the model **{entry.name}**: {exc}")
+    st.stop()
+cfg = predictor.feature_config
+labels = predictor.labels
+
+single, batch = st.tabs(["One song", "Several files"])
+
+with single:
+    clip = choose_clip(key="classify")
+    if clip is None:
+        st.info("Upload a song, record one, or click a demo clip to begin.")
+    else:
+        audio = decode_or_explain(clip, sr=cfg.sr)
+        if audio is not None:
+            st.markdown(describe(audio, clip))
+            st.audio(clip.data)
+            y, key = audio.samples, clip.digest
+            M, prediction = classify(key, y, str(entry.path), entry.mtime)
+            check = music_check(key, y, cfg.sr)
+
+            left, right = st.columns([2, 3])
+            with left:
+                st.metric(
+                    "Genre",
+                    prediction.genre.capitalize(),
+                    f"{prediction.confidence:.0%} confident",
+                    delta_color="off",
+                )
+                if not check.is_music:
+                    st.warning(
+                        f"**Probably not music.** {check.reason} The genre above is "
+                        "what the model would say anyway; do not trust it."
+                    )
+                elif prediction.is_unsure:
+                    st.warning(
+                        f"**The model is unsure.** Its best guess has only "
+                        f"{prediction.confidence:.0%}, and the probability is spread over "
+                        "several genres. The song may mix styles, or be a genre it knows "
+                        "little of."
+                    )
+                st.caption(
+                    f"Track verdict from {len(prediction.segment_starts)} segments of "
+                    f"{cfg.segment_seconds:.1f} s: the geometric mean of the segments' "
+                    "probabilities, calibrated by temperature scaling "
+                    f"(T = {prediction.temperature:.2f})."
+                )
+            with right:
+                st.plotly_chart(
+                    plots.probability_bar_figure(prediction.probabilities, labels=labels),
+                    theme=None,
+                    key="fig_top3",
+                )
+            st.plotly_chart(
+                plots.genre_timeline_figure(
+                    prediction.segment_starts,
+                    prediction.segment_ends,
+                    prediction.segment_probabilities,
+                    labels=labels,
+                ),
+                theme=None,
+                key="fig_timeline",
+            )
+
+            st.subheader("Why? Grad-CAM")
+            layers = gradcam_layer_names(predictor)
+            c1, c2 = st.columns(2)
+            with c1:
+                target_name = st.selectbox(
+                    "Explain the genre",
+                    labels,
+                    index=labels.index(prediction.genre),
+                    key="classify_target",
+                )
+            with c2:
+                layer = st.selectbox(
+                    "Layer (deeper = coarser)", layers, index=len(layers) - 1, key="classify_layer"
+                )
+            target = labels.index(target_name)
+            explanation = explain(key, M, str(entry.path), entry.mtime, target, layer)
+            st.plotly_chart(
+                plots.saliency_overlay_figure(
+                    M, explanation.saliency, config=cfg, scale=explanation.scale or 1.0
+                ),
+                theme=None,
+                key="fig_gradcam",
+            )
+            st.caption(
+                "Coloured regions raised the score of the chosen genre (Grad-CAM: gradients "
+                "of the genre's score weight the layer's feature maps). One colour scale for "
+                "the whole track, so weak evidence looks weak."
+            )
+            keep = st.slider(
+                "Keep the most salient share of the sound",
+                0.05,
+                0.5,
+                0.2,
+                step=0.05,
+                key="classify_keep",
+            )
+            a, b = st.columns(2)
+            with a:
+                st.caption("Original")
+                st.audio(clip.data)
+            with b:
+                st.caption("What the model heard (only the salient regions)")
+                st.audio(
+                    heard_wav(
+                        key, y, explanation, str(entry.path), entry.mtime, target, layer, keep
+                    ),
+                    format="audio/wav",
+                )
+
+            with st.expander("Can I trust this map?"):
+                st.markdown(
+                    "- **Randomisation check** (Adebayo et al., 2018): with the network's "
+                    "weights re-initialised the map must change completely; the test suite "
+                    "checks it.\n"
+                    "- **Deletion check** (Samek et al., 2017): removing the regions marked "
+                    "salient first must lower the genre's probability faster than removing "
+                    "random regions; measured numbers are on the Model page.\n"
+                    "- A map shows where the evidence *for this network* lies, not what a "
+                    "musician would point at."
+                )
+
+with batch:
+    files = st.file_uploader("Drop several songs", accept_multiple_files=True, key="classify_batch")
+    if files:
+        rows = []
+        progress = st.progress(0.0, text="Classifying…")
+        for i, f in enumerate(files):
+            data = f.getvalue()
+            try:
+                audio = decode(data, f.name, cfg.sr)
+            except GenreclsError as exc:
+                rows.append({"file": f.name, "genre": None, "confidence": None, "error": str(exc)})
+            else:
+                _, p = classify(
+                    Clip(data, f.name).digest, audio.samples, str(entry.path), entry.mtime
+                )
+                top = p.top_k(3)
+                rows.append(
+                    {
+                        "file": f.name,
+                        "genre": p.genre,
+                        "confidence": round(p.confidence, 3),
+                        "second": top[1][0],
+                        "third": top[2][0],
+                        "unsure": p.is_unsure,
+                        "error": None,
+                    }
+                )
+            progress.progress((i + 1) / len(files), text=f"{i + 1}/{len(files)} done")
+        table = pd.DataFrame(rows)
+        st.dataframe(table, hide_index=True)
+        st.download_button(
+            "Download as CSV",
+            table.to_csv(index=False).encode(),
+            file_name="genres.csv",
+            mime="text/csv",
+            key="classify_csv",
+        )

@@ -1,0 +1,67 @@
+"""Model: the bundled model's card, for people."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from genrecls.config import bundled_models_dir
+from genrecls.model_card import candidates_rows, load_card
+
+CARD = bundled_models_dir() / "model_card.json"
+CONFUSION = bundled_models_dir() / "confusion_matrix.png"
+
+st.title("🧠 The model behind the verdict")
+if not CARD.is_file():
+    st.error("The model card `models/model_card.json` is missing: run `make model`.")
+    st.stop()
+card = load_card(CARD)
+m, b = card["model"], card["bundled"]
+
+st.markdown(f"**{m['name']}** — {m['description']}")
+st.caption(f"{m['citation']} · built with `{card['command']}` on {card['created']}")
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Real-song top-1", f"{100 * b['real_test']['top1']:.0f}%")
+c2.metric("Real-song top-3", f"{100 * b['real_test']['top3']:.0f}%")
+c3.metric("Balanced accuracy", f"{100 * b['real_test']['balanced_accuracy']:.0f}%")
+c4.metric("Test tracks", b["real_test"]["n"])
+
+st.subheader("What it was trained on")
+st.markdown(card["data"]["description"])
+st.dataframe(pd.DataFrame(card["data"]["table"]), hide_index=True)
+
+st.subheader("Candidates, side by side")
+st.markdown(
+    "Every candidate was scored the same way: 5-fold cross-validation on the training "
+    "songs, **grouped by song** so no song is on both sides, and once on held-out real "
+    "songs that nothing was trained or tuned on."
+)
+st.dataframe(pd.DataFrame(candidates_rows(card)), hide_index=True)
+st.markdown(f"Bundled: **{b['candidate']}**.")
+
+st.subheader("Where it goes wrong")
+if CONFUSION.is_file():
+    st.image(
+        str(CONFUSION),
+        caption="Confusion matrix on the real-song test tracks "
+        "(rows: true genre, columns: predicted).",
+    )
+st.dataframe(pd.DataFrame(b["per_class"]), hide_index=True)
+st.caption(
+    f"Calibration: temperature {b['calibration']['temperature']:.2f}; expected calibration "
+    f"error {b['calibration']['ece_before']:.3f} → {b['calibration']['ece_after']:.3f}."
+)
+
+if "feature_baseline" in card:
+    st.subheader("The leakage gap")
+    st.markdown(card["feature_baseline"]["text"])
+if "saliency" in card:
+    st.subheader("Can the Grad-CAM maps be trusted?")
+    st.markdown(card["saliency"]["text"])
+if "timing" in card:
+    st.subheader("Speed")
+    st.markdown(card["timing"]["text"])
+
+st.subheader("Known limits")
+st.markdown("\n".join(f"- {x}" for x in card["limits"]))

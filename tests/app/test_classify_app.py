@@ -1,0 +1,74 @@
+"""Classify page run headless with streamlit.testing.v1.AppTest (bundled model)."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from genrecls.config import GENRES
+from genrecls.model_store import bundled_model_path
+from genrecls.synth import drum_loop, piano_melody
+from pages._common import Clip
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TIMEOUT = 300
+
+pytestmark = pytest.mark.skipif(
+    not bundled_model_path().is_file(), reason="bundled model missing (run make model)"
+)
+
+
+def _wav(y: np.ndarray, sr: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV")
+    return buf.getvalue()
+
+
+def _run(clip: Clip | None, monkeypatch=None, user_models=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if clip is not None:
+        at.session_state["clip"] = clip
+    at.run()
+    return at
+
+
+def test_classify_is_the_default_page_and_invites_a_clip():
+    at = _run(None)
+    assert not at.exception
+    assert at.title[0].value.startswith("🎧")
+    assert any("demo clip" in i.value for i in at.info)
+
+
+def test_classify_shows_verdict_timeline_and_gradcam():
+    y = 0.5 * drum_loop(sr=22050, seconds=7.0) + 0.5 * piano_melody(sr=22050, seconds=7.0)
+    at = _run(Clip(_wav(y, 22050), "mix.wav"))
+    assert not at.exception
+    assert at.metric[0].label == "Genre"
+    assert at.metric[0].value.lower() in GENRES
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3  # top-3 bars, timeline, Grad-CAM overlay
+    assert len(at.get("audio")) >= 3  # original, original again beside the resynthesis
+
+
+def test_classify_bad_file_shows_a_message():
+    at = _run(Clip(b"PK\x03\x04 zip pretending to be audio", "song.wav"))
+    assert not at.exception
+    assert at.error and "song.wav" in at.error[0].value
+
+
+def test_classify_silence_is_flagged_as_not_music():
+    at = _run(Clip(_wav(np.zeros(22050 * 4, np.float32), 22050), "silence.wav"))
+    assert not at.exception
+    texts = " ".join(w.value for w in at.warning)
+    assert "not music" in texts.lower() or "silent" in texts.lower()
+
+
+def test_choosing_another_genre_to_explain():
+    y = drum_loop(sr=22050, seconds=4.0)
+    at = _run(Clip(_wav(y, 22050), "drums.wav"))
+    at.selectbox(key="classify_target").set_value("jazz").run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3

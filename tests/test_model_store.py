@@ -1,0 +1,28 @@
+import json
+
+from genrecls import model_store
+from genrecls.config import bundled_models_dir
+from genrecls.model_card import candidates_rows, load_card, render_markdown
+
+
+def test_user_models_are_listed_after_the_bundled_one(tmp_path, monkeypatch, tiny_model_path):
+    monkeypatch.setenv("GENRECLS_USER_MODELS", str(tmp_path))
+    (tmp_path / "mine.pt").write_bytes(tiny_model_path.read_bytes())
+    (tmp_path / "notes.txt").write_text("not a model")
+    entries = model_store.available_models()
+    names = [e.name for e in entries]
+    assert "mine" in names and "notes" not in names
+    if model_store.bundled_model_path().is_file():
+        assert entries[0].bundled and names[0] == "genre_model"
+    assert not next(e for e in entries if e.name == "mine").bundled
+
+
+def test_bundled_model_card_renders():
+    card_path = bundled_models_dir() / "model_card.json"
+    card = load_card(card_path)
+    md = render_markdown(card)
+    assert md.startswith("# Model card")
+    assert (bundled_models_dir() / "model_card.md").read_text() == md
+    rows = candidates_rows(card)
+    assert {r["candidate"] for r in rows} >= {"musicnn_probe", "zero_shot_tags"}
+    json.dumps(card)  # serialisable
