@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: app test lint model assets system-app system-test clean help
+.PHONY: app test lint model musicnn assets system-app system-test clean help
 
 help:
 	@echo "make app   - set up and start the Streamlit app on http://localhost:$(PORT)"
@@ -41,8 +41,15 @@ lint: $(VENV)/.stamp-dev
 test: system-test lint
 	$(PY) -m pytest
 
+# Rebuild models/: the feature-table baseline, then the bundled model and its card.
+# Reads ../shared/data (or $$GENRECLS_DATA_DIR); caches under .cache/ (about 30-60 min on 2 cores).
 model: $(VENV)/.stamp-runtime
-	$(PY) -m genrecls train-bundled
+	$(PY) scripts/feature_baseline.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled
+
+# Re-convert the pretrained musicnn weights from the PyPI wheel (musicnn==0.1.0, ISC).
+musicnn: $(VENV)/.stamp-runtime
+	$(PY) scripts/convert_musicnn.py
 
 assets: $(VENV)/.stamp-runtime
 	$(PY) scripts/make_assets.py

@@ -97,7 +97,13 @@ def _cmd_features(args: argparse.Namespace) -> int:
 def _cmd_train_bundled(args: argparse.Namespace) -> int:
     from genrecls.bundle import main as bundle_main
 
-    return bundle_main(out_dir=Path(args.out), quick=args.quick, cache_dir=Path(args.cache))
+    return bundle_main(
+        out_dir=Path(args.out),
+        quick=args.quick,
+        cache_dir=Path(args.cache),
+        augment_probe=not args.no_augment,
+        with_cnn=not args.no_cnn,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(bundled_models_dir()))
     p.add_argument("--cache", default=".cache")
     p.add_argument("--quick", action="store_true", help="fewer folds/epochs (a smoke run)")
+    p.add_argument("--no-augment", action="store_true", help="skip pitch-shift augmentation")
+    p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN candidate")
     p.set_defaults(func=_cmd_train_bundled)
     return parser
 

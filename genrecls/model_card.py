@@ -125,6 +125,23 @@ def render_markdown(card: dict) -> str:
         "",
         f"Chosen: **{b['candidate']}** (best cross-validated balanced accuracy).",
         "",
+        card.get("selection_note", ""),
+        "",
+        "Linear-probe settings tried (grouped CV on the training tracks):",
+        "",
+        _table(
+            [
+                {
+                    "setting": k,
+                    "CV top-1": _pm(v["mean"]["top1"], v["std"]["top1"]),
+                    "CV balanced acc.": _pm(
+                        v["mean"]["balanced_accuracy"], v["std"]["balanced_accuracy"]
+                    ),
+                }
+                for k, v in card.get("probe_settings_cv", {}).items()
+            ]
+        ),
+        "",
         "## The bundled model on the real-song test set",
         "",
         f"- top-1 {_pct(b['real_test']['top1'])}, top-3 {_pct(b['real_test']['top3'])}, "

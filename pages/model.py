@@ -38,7 +38,25 @@ st.markdown(
     "songs that nothing was trained or tuned on."
 )
 st.dataframe(pd.DataFrame(candidates_rows(card)), hide_index=True)
-st.markdown(f"Bundled: **{b['candidate']}**.")
+st.markdown(f"Bundled: **{b['candidate']}** (best cross-validated balanced accuracy).")
+if card.get("selection_note"):
+    st.caption(card["selection_note"])
+if card.get("probe_settings_cv"):
+    with st.expander("Linear-probe settings tried"):
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "setting": k,
+                        "CV top-1": f"{100 * v['mean']['top1']:.1f}%",
+                        "± (std over folds)": f"{100 * v['std']['top1']:.1f}",
+                        "CV balanced": f"{100 * v['mean']['balanced_accuracy']:.1f}%",
+                    }
+                    for k, v in card["probe_settings_cv"].items()
+                ]
+            ),
+            hide_index=True,
+        )
 
 st.subheader("Where it goes wrong")
 if CONFUSION.is_file():
