@@ -45,6 +45,7 @@ __all__ = [
     "TrainingDone",
     "predict_logits",
     "read_training_checkpoint",
+    "soften",
 ]
 
 #: File name of the best-so-far weights in ``checkpoint_dir``.
@@ -111,6 +112,13 @@ class TrainConfig:
     schedule : {"onecycle", "cosine", "constant"}
         Learning-rate schedule, stepped every batch: one-cycle (Smith & Topin, 2019;
         30 % warm-up), linear warm-up (5 %) then cosine decay to 0, or constant.
+    distill_temperature : float > 0
+        Temperature ``T`` that softens the teacher's distribution and the student's logits
+        in the distillation loss (used only when :meth:`Trainer.fit` is given teacher
+        probabilities).
+    distill_weight : float in [0, 1]
+        Weight of the distillation term; the hard-label cross entropy gets
+        ``1 - distill_weight`` (used only with teacher probabilities).
     """
 
     epochs: int = 30
@@ -123,6 +131,8 @@ class TrainConfig:
     mixup_alpha: float = 0.0
     patience: int | None = None
     schedule: Schedule = "onecycle"
+    distill_temperature: float = 1.0
+    distill_weight: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -149,6 +159,12 @@ class TrainConfig:
             raise ParameterError(
                 f"schedule must be 'onecycle', 'cosine' or 'constant', got {self.schedule!r}"
             )
+        if not _is_number(self.distill_temperature) or self.distill_temperature <= 0:
+            raise ParameterError(
+                f"distill_temperature must be > 0, got {self.distill_temperature!r}"
+            )
+        if not _is_number(self.distill_weight) or not 0 <= self.distill_weight <= 1:
+            raise ParameterError(f"distill_weight must be in [0, 1], got {self.distill_weight!r}")
 
     def to_dict(self) -> dict:
         """Return the configuration as a JSON-serialisable dict."""
@@ -312,7 +328,53 @@ class TrainResult:
 def _check_xy(data: object, *, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, tuple | list) or len(data) != 2:
         raise ParameterError(f"{name} must be a pair (X, y)")
-    X, y = np.asarray(data[0]), np.asarray(data[1])
+    return _check_arrays(data[0], data[1], name=name)
+
+
+def _check_xyp(data: object, *, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(X, y)`` or ``(X, y, P)`` with teacher probabilities ``P`` [n, n_classes]."""
+    if not isinstance(data, tuple | list) or len(data) not in (2, 3):
+        raise ParameterError(f"{name} must be a pair (X, y) or a triple (X, y, P) with teacher P")
+    X, y = _check_arrays(data[0], data[1], name=name)
+    if len(data) == 2:
+        return X, y, None
+    P = np.asarray(data[2])
+    if P.ndim != 2 or P.shape[0] != X.shape[0] or P.shape[1] < 1:
+        raise ParameterError(f"{name} P must have shape ({X.shape[0]}, n_classes), got {P.shape}")
+    if not np.issubdtype(P.dtype, np.floating) or not np.all(np.isfinite(P)):
+        raise ParameterError(f"{name} P must hold finite probabilities")
+    if P.min() < 0 or not np.allclose(P.sum(axis=1), 1.0, atol=1e-3):
+        raise ParameterError(f"{name} P rows must be probability distributions (>= 0, sum 1)")
+    return X, y, P.astype(np.float32, copy=False)
+
+
+def soften(P: np.ndarray, *, temperature: float) -> np.ndarray:
+    """Soften class distributions by a temperature: ``softmax(log(P) / T)``.
+
+    Hinton, Vinyals and Dean, 2015. "Distilling the knowledge in a neural network."
+    https://arxiv.org/abs/1503.02531 — ``T > 1`` raises the small probabilities that
+    carry the teacher's "dark knowledge" about which wrong classes are similar.
+
+    Parameters
+    ----------
+    P : np.ndarray [shape=(n, n_classes)]
+        Probabilities (rows sum to 1).
+    temperature : float > 0
+
+    Returns
+    -------
+    Q : np.ndarray [shape=(n, n_classes), dtype=float32]
+    """
+    if not _is_number(temperature) or temperature <= 0:
+        raise ParameterError(f"temperature must be > 0, got {temperature!r}")
+    z = np.log(np.clip(np.asarray(P, dtype=np.float64), 1e-12, 1.0)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _check_arrays(X: object, y: object, *, name: str) -> tuple[np.ndarray, np.ndarray]:
+    X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 3 or X.shape[0] == 0:
         raise ParameterError(f"{name} X must have shape (n > 0, n_mels, T), got {X.shape}")
     if not np.issubdtype(X.dtype, np.floating):
@@ -549,8 +611,12 @@ class Trainer:
             self.on_event(event)
 
     def _augment(
-        self, x: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        rng: np.random.Generator,
+        soft: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         cfg = self.config
         if cfg.spec_augment or cfg.mixup_alpha > 0:
             from genrecls import augment
@@ -558,10 +624,15 @@ class Trainer:
             if cfg.spec_augment:
                 x = augment.spec_augment(x, rng=rng)
             if cfg.mixup_alpha > 0:
-                x, targets = augment.mixup(x, targets, alpha=cfg.mixup_alpha, rng=rng)
+                # draw once, mix inputs, hard targets and teacher targets alike
+                lam, perm = augment.draw_mixup(int(x.shape[0]), alpha=cfg.mixup_alpha, rng=rng)
+                x, targets = augment.apply_mixup(x, targets, lam=lam, perm=perm)
+                if soft is not None:
+                    partner = torch.as_tensor(perm, dtype=torch.long)
+                    soft = lam * soft + (1.0 - lam) * soft[partner]
         if self.batch_transform is not None:
             x, targets = self.batch_transform(x, targets, rng)
-        return x, targets
+        return x, targets, soft
 
     def _n_classes(self, X: np.ndarray) -> int:
         n_classes = getattr(self.model, "n_classes", None)
@@ -604,7 +675,7 @@ class Trainer:
 
     def fit(
         self,
-        train: tuple[np.ndarray, np.ndarray],
+        train: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray],
         valid: tuple[np.ndarray, np.ndarray] | None = None,
         *,
         stop: threading.Event | None = None,
@@ -614,8 +685,15 @@ class Trainer:
 
         Parameters
         ----------
-        train : (np.ndarray [shape=(n, n_mels, T)], np.ndarray [shape=(n,), dtype=int])
-            Training segments and their class indices.
+        train : (X, y) or (X, y, P)
+            Training segments ``X`` [shape=(n, n_mels, T)] and their class indices ``y``
+            [shape=(n,), dtype=int]; optionally a teacher's probabilities ``P``
+            [shape=(n, n_classes)] for knowledge distillation (Hinton et al., 2015): the
+            loss is then ``w T² CE(soften(P, T), softmax(z / T)) + (1 - w) CE(y, z)`` with
+            ``T = config.distill_temperature`` and ``w = config.distill_weight`` (the
+            ``T²`` keeps the gradient scale independent of ``T``). mixup mixes ``P`` with
+            the same pairs and weights as the inputs; a ``batch_transform`` must not
+            reorder or mix examples when ``P`` is given.
         valid : (np.ndarray [shape=(m, n_mels, T)], np.ndarray [shape=(m,)]) or None
             Validation segments; without them the last epoch counts as the best and early
             stopping is off.
@@ -643,7 +721,7 @@ class Trainer:
             If the resume checkpoint cannot be read.
         """
         cfg = self.config
-        X, y = _check_xy(train, name="train")
+        X, y, P = _check_xyp(train, name="train")
         Xv, yv = _check_xy(valid, name="valid") if valid is not None else (None, None)
         if Xv is not None and Xv.shape[1:] != X.shape[1:]:
             raise ParameterError(
@@ -657,6 +735,11 @@ class Trainer:
                 )
         if stop is not None and not hasattr(stop, "is_set"):
             raise ParameterError("stop must be a threading.Event (or have is_set())")
+        if P is not None and P.shape[1] != n_classes:
+            raise ParameterError(
+                f"train P has {P.shape[1]} classes but the model has {n_classes} outputs"
+            )
+        Q = soften(P, temperature=cfg.distill_temperature) if P is not None else None
 
         device = _model_device(self.model)
         slices = _batch_slices(len(X), cfg.batch_size)
@@ -717,10 +800,15 @@ class Trainer:
                 xb = torch.from_numpy(X[idx])
                 yb = torch.from_numpy(y[idx])
                 targets = F.one_hot(yb, n_classes).float()
-                xb, targets = self._augment(xb, targets, rng)
+                soft = torch.from_numpy(Q[idx]) if Q is not None else None
+                xb, targets, soft = self._augment(xb, targets, rng, soft)
                 xb, targets, yb = xb.to(device), targets.to(device), yb.to(device)
                 logits = self.model(xb)["logits"]
                 loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+                if soft is not None:
+                    t = cfg.distill_temperature
+                    kd = F.cross_entropy(logits / t, soft.to(device)) * t * t
+                    loss = cfg.distill_weight * kd + (1.0 - cfg.distill_weight) * loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -286,3 +286,77 @@ def test_config_validation(kwargs, match):
 def test_fit_rejects_bad_data(train, valid, match):
     with pytest.raises(ParameterError, match=match):
         Trainer(make_model(), config=CONFIG).fit(train, valid)
+
+
+# --------------------------------------------------------------------- distillation
+
+
+def test_soften_keeps_argmax_and_flattens():
+    from genrecls.train import soften
+
+    P = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32)
+    np.testing.assert_allclose(soften(P, temperature=1.0), P, atol=1e-6)
+    Q = soften(P, temperature=4.0)
+    np.testing.assert_allclose(Q.sum(axis=1), 1.0, atol=1e-6)
+    assert (Q.argmax(1) == P.argmax(1)).all()
+    assert (Q.max(1) < P.max(1)).all()
+    with pytest.raises(ParameterError, match="temperature"):
+        soften(P, temperature=0.0)
+
+
+def test_distillation_follows_the_teacher_not_the_labels():
+    """With distill_weight=1 the student learns the teacher's (permuted) classes."""
+    X, y = TRAIN
+    teacher_class = (y + 1) % N_CLASSES
+    P = np.full((len(y), N_CLASSES), 0.02, np.float32)
+    P[np.arange(len(y)), teacher_class] = 1.0 - 0.02 * (N_CLASSES - 1)
+    cfg = TrainConfig(
+        epochs=6,
+        batch_size=16,
+        learning_rate=1e-2,
+        seed=7,
+        distill_weight=1.0,
+        distill_temperature=2.0,
+    )
+    trainer = Trainer(make_model(), config=cfg)
+    trainer.fit((X, y, P))
+    pred = predict_logits(trainer.model, VALID[0]).argmax(1)
+    assert np.mean(pred == (VALID[1] + 1) % N_CLASSES) > 0.8
+
+
+def test_distillation_weight_zero_is_plain_training():
+    """Teacher targets with weight 0 (and mixup on) train exactly like hard labels alone."""
+    X, y = TRAIN
+    P = np.full((len(y), N_CLASSES), 1.0 / N_CLASSES, np.float32)
+    cfg = TrainConfig(epochs=2, batch_size=16, seed=3, mixup_alpha=0.4, distill_weight=0.0)
+    a = Trainer(make_model(), config=cfg)
+    a.fit((X, y))
+    b = Trainer(make_model(), config=cfg)
+    b.fit((X, y, P))
+    sb = b.model.state_dict()
+    for k, va in a.model.state_dict().items():
+        vb = sb[k]
+        torch.testing.assert_close(va, vb, msg=k)
+
+
+@pytest.mark.parametrize(
+    ("P", "match"),
+    [
+        (np.ones((96, 3), np.float32) / 3, "classes"),
+        (np.ones((95, N_CLASSES), np.float32) / N_CLASSES, "shape"),
+        (np.ones((96, N_CLASSES), np.float32), "distributions"),
+        (np.full((96, N_CLASSES), np.nan, np.float32), "finite"),
+    ],
+)
+def test_fit_rejects_bad_teacher_probabilities(P, match):
+    with pytest.raises(ParameterError, match=match):
+        Trainer(make_model(), config=CONFIG).fit((*TRAIN, P))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"distill_temperature": 0.0}, "distill_temperature"), ({"distill_weight": 1.5}, "weight")],
+)
+def test_distill_config_validation(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        TrainConfig(**kwargs)
