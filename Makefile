@@ -29,7 +29,7 @@ system-app:
 	@bash scripts/ensure_system_packages.sh ffmpeg
 
 system-test:
-	@bash scripts/ensure_system_packages.sh ffmpeg chromium espeak-ng
+	@bash scripts/ensure_system_packages.sh ffmpeg chromium espeak-ng fonts-noto-color-emoji
 
 app: system-app $(VENV)/.stamp-runtime
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true

@@ -45,6 +45,12 @@ def gradcam_layer_names(predictor: GenrePredictor) -> list[str]:
     return list(predictor.model.gradcam_layers())
 
 
+def default_layer_name(predictor: GenrePredictor) -> str:
+    """The layer to show first: the model's ``default_gradcam_layer()``, else the deepest."""
+    chooser = getattr(predictor.model, "default_gradcam_layer", None)
+    return chooser() if callable(chooser) else gradcam_layer_names(predictor)[-1]
+
+
 def explain_track(
     predictor: GenrePredictor, M: np.ndarray, *, target: int, layer: str | None = None
 ) -> TrackExplanation:
@@ -60,14 +66,14 @@ def explain_track(
     target : int
         Class to explain (index into ``predictor.labels``).
     layer : str or None
-        Grad-CAM layer; ``None`` takes the deepest 2-D layer offered by the model.
+        Grad-CAM layer; ``None`` takes :func:`default_layer_name`.
 
     Returns
     -------
     explanation : TrackExplanation
     """
     layers = gradcam_layer_names(predictor)
-    layer = layer or layers[-1]
+    layer = layer or default_layer_name(predictor)
     if layer not in layers:
         raise ParameterError(f"unknown Grad-CAM layer {layer!r}; choose one of {layers}")
     if not 0 <= target < len(predictor.labels):

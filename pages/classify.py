@@ -11,7 +11,7 @@ import streamlit as st
 
 from genrecls import plots
 from genrecls.exceptions import GenreclsError
-from genrecls.explain import explain_track, gradcam_layer_names, model_heard
+from genrecls.explain import default_layer_name, explain_track, gradcam_layer_names, model_heard
 from genrecls.model_store import available_models
 from genrecls.musicness import assess_music
 from genrecls.predict import GenrePredictor
@@ -94,12 +94,8 @@ with single:
 
             left, right = st.columns([2, 3])
             with left:
-                st.metric(
-                    "Genre",
-                    prediction.genre.capitalize(),
-                    f"{prediction.confidence:.0%} confident",
-                    delta_color="off",
-                )
+                st.metric("Genre", prediction.genre.capitalize())
+                st.markdown(f"**{prediction.confidence:.0%}** probability")
                 if not check.is_music:
                     st.warning(
                         f"**Probably not music.** {check.reason} The genre above is "
@@ -147,7 +143,10 @@ with single:
                 )
             with c2:
                 layer = st.selectbox(
-                    "Layer (deeper = coarser)", layers, index=len(layers) - 1, key="classify_layer"
+                    "Layer (deeper = coarser)",
+                    layers,
+                    index=layers.index(default_layer_name(predictor)),
+                    key="classify_layer",
                 )
             target = labels.index(target_name)
             explanation = explain(key, M, str(entry.path), entry.mtime, target, layer)

@@ -113,6 +113,10 @@ class MusicnnClassifier(nn.Module):
             "midend3": self.backbone.midend3,
         }
 
+    def default_gradcam_layer(self) -> str:
+        """The layer shown first: the coarser 2-D time × frequency front-end map."""
+        return "timbral_f77"
+
     def gradcam_layouts(self) -> dict[str, str]:
         """The front-end maps are time-first (``[B, C, T', F']``)."""
         return {"timbral_f74": "tf", "timbral_f77": "tf"}
