@@ -668,6 +668,8 @@ CASES: tuple[Case, ...] = (
          message="NaN or infinite"),
     Case("float-over-full-scale", "loud_float.wav", "ok",
          _signal(lambda: 8.0 * _music(22050, 1.0, 1), 22050, "WAV", "FLOAT")),
+    Case("float-far-over-full-scale", "very_loud_float.wav", "ok",
+         _signal(lambda: 100.0 * _music(22050, 1.0, 1), 22050, "WAV", "FLOAT")),
     Case("square-full-scale", "square.wav", "ok", _signal(_square, 22050)),
     Case("dc-offset-only", "dc.wav", "ok",
          _signal(lambda: np.full(22050, 0.5, np.float32), 22050)),
