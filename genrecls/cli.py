@@ -10,17 +10,26 @@ features
     Save log-mel, MFCC and chroma of a file to an ``.npz``.
 train-bundled
     Rebuild the bundled model and its model card from the shared data (``make model``).
+distill
+    Distil the bundled model into a compact student CNN (``models/genre_model_student.pt``
+    and ``models/student_card.json``); needs the ``make model`` cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from genrecls.config import bundled_models_dir
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of
+# spinning. On a busy 2-core machine spinning threads stall each other, and 2 threads
+# became about 5 times slower than 1 (benchmarks/README.md); with PASSIVE they are not.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from genrecls.config import bundled_models_dir  # noqa: E402
 
 #: The bundled model file the app and the CLI use by default.
 DEFAULT_MODEL = "genre_model.pt"  # keep in step with model_store.BUNDLED_MODEL_FILE
@@ -106,6 +115,33 @@ def _cmd_train_bundled(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from genrecls.distill import StudentConfig, main
+
+    torch.set_num_threads(args.threads)
+    config = StudentConfig()
+    changes = {}
+    if args.channels:
+        changes["channels"] = tuple(int(c) for c in args.channels.split(","))
+    if args.epochs:
+        changes["epochs"] = args.epochs
+    if changes:
+        config = dataclasses.replace(config, **changes)
+    return main(
+        out_dir=Path(args.out),
+        cache_dir=Path(args.cache),
+        teacher_path=Path(args.teacher) if args.teacher else None,
+        config=config,
+        cv_folds=args.cv,
+        quick=args.quick,
+        command=" ".join(["python -m genrecls", *sys.argv[1:]]),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``python -m genrecls``."""
     parser = argparse.ArgumentParser(prog="genrecls", description=__doc__.split("\n")[0])
@@ -132,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="skip pitch-shift augmentation")
     p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN candidate")
     p.set_defaults(func=_cmd_train_bundled)
+
+    p = sub.add_parser("distill", help="distil the bundled model into a compact student CNN")
+    p.add_argument("--out", default=str(bundled_models_dir()))
+    p.add_argument("--cache", default=".cache")
+    p.add_argument("--teacher", default="", help="teacher model (default: the bundled one)")
+    p.add_argument("--cv", type=int, default=0, help="grouped CV folds to score (0 = skip)")
+    p.add_argument("--channels", default="", help="student conv channels, e.g. 8,24,48,96")
+    p.add_argument("--epochs", type=int, default=0, help="override the recipe's epochs")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--quick", action="store_true", help="3 epochs (a smoke run)")
+    p.set_defaults(func=_cmd_distill)
     return parser
 
 
