@@ -184,7 +184,7 @@ def _expected_verdicts(clips: list[Path]) -> dict[str, tuple[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def load_run(browser, app_url, tmp_path_factory) -> LoadRun:
+def load_run(browser, app_url, tmp_path_factory, screenshot_dir) -> LoadRun:
     clips = _clips(tmp_path_factory.mktemp("load_clips"))
     run = LoadRun(clips=clips, expected=_expected_verdicts(clips))
     port = urlparse(app_url).port
@@ -239,8 +239,8 @@ def load_run(browser, app_url, tmp_path_factory) -> LoadRun:
             run.seconds = time.monotonic() - start
         run.peak_rss = memory.peak
         run.hwm = memory.high_water_mark()
-        pages[0].screenshot(path=str(PROJECT_ROOT / "tests/e2e/screenshots/load_session1.png"),
-                            full_page=True)  # fmt: skip
+        for i, page in enumerate(pages, 1):
+            page.screenshot(path=str(screenshot_dir / f"load_session{i}.png"), full_page=True)
     finally:
         for context in contexts:
             context.close()
