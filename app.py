@@ -8,5 +8,6 @@ pages = [
     st.Page("pages/classify.py", title="Classify", icon="🎧", url_path="classify", default=True),
     st.Page("pages/explore.py", title="Explore", icon="🔍", url_path="explore"),
     st.Page("pages/model.py", title="Model", icon="🧠", url_path="model"),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
 ]
 st.navigation(pages).run()
