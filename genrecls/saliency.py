@@ -44,6 +44,7 @@ References
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -252,7 +253,9 @@ def grad_cam(
     -----
     A layer with stride or pooling has a coarser grid than the input; the upsampled map
     stretches that grid over the whole segment (no correction for "valid" padding), the
-    usual Grad-CAM approximation. The forward hook is always removed, also on error.
+    usual Grad-CAM approximation. The forward hook is always removed, also on error, and
+    it only captures the calling thread's forward pass, so a model shared between threads
+    (the app's sessions) can classify for others while one of them computes Grad-CAM.
 
     Examples
     --------
@@ -267,8 +270,13 @@ def grad_cam(
     module, layout = _gradcam_layer(model, layer)
     model.eval()
     captured: list[torch.Tensor] = []
+    owner = threading.get_ident()
 
-    def hook(_module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
+    def hook(_module: nn.Module, _inputs: object, output: object) -> torch.Tensor | None:
+        # The model may be shared (one cached model serves every app session): forward
+        # passes that other threads run while this hook is registered are not ours.
+        if threading.get_ident() != owner:
+            return None
         if not isinstance(output, torch.Tensor):
             raise ParameterError(f"layer {layer!r} must output a tensor, got {type(output)}")
         captured.append(output)

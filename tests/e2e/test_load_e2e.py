@@ -309,13 +309,8 @@ def test_every_session_gets_its_own_verdict(load_run):
 
 
 def test_no_session_shows_a_traceback(load_run):
-    """No page shows a traceback (a Grad-CAM collision is a known bug, hence xfail)."""
+    """No page shows a traceback (Grad-CAM on the shared model included)."""
     shown = {n: e for n, e in load_run.exceptions.items() if e}
-    if shown and all("times in one forward pass" in t for e in shown.values() for t in e):
-        pytest.xfail(
-            f"{len(shown)} of {N_CLASSIFY} sessions hit the Grad-CAM hook collision "
-            "(tests/test_concurrency.py): the shared model's hook fires for other sessions"
-        )
     assert not shown, shown
 
 
