@@ -778,6 +778,11 @@ def load_audio(
                 f"Could not resample {src.label} from {decoded.sr} Hz to {out_sr} Hz: {exc}"
             ) from exc
     samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if samples.size == 0:
+        raise EmptyAudioError(
+            f"{src.label} is too short to analyse: it holds {len(decoded.mono)} sample(s) "
+            f"at {decoded.sr} Hz."
+        )
     return AudioClip(
         samples=samples,
         sr=out_sr,

@@ -355,6 +355,25 @@ _REQUIRED_KEYS = (
 )
 
 
+def _check_archive(path: Path) -> None:
+    """Verify the CRC-32 of every member of a zip-format model file.
+
+    ``torch.load`` does not check them, so a flipped weight byte would otherwise load as a
+    silently different model.
+    """
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return  # not a zip: torch.load rejects it below with a clear message
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{path.name} is damaged: {exc}") from exc
+    if bad is not None:
+        raise ModelError(f"{path.name} is damaged: member {bad!r} fails its checksum")
+
+
 def load_model(path: str | os.PathLike) -> LoadedModel:
     """Read a model file written by :func:`save_model`.
 
@@ -382,6 +401,7 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"no model file at {path}")
+    _check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, random bytes, foreign pickle, I/O error...

@@ -104,6 +104,10 @@ class FeatureConfig:
         return cls(**values)
 
 
+#: Largest sample magnitude accepted (full scale is 1; float files may exceed it a little).
+MAX_AMPLITUDE = 1e6
+
+
 def _check_positive_int(value: object, *, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
         raise ParameterError(f"{name} must be a positive integer, got {value!r}")
@@ -119,6 +123,11 @@ def _check_audio(y: np.ndarray) -> np.ndarray:
         raise ParameterError(f"audio must be floating point, got dtype {y.dtype}")
     if not np.all(np.isfinite(y)):
         raise ParameterError("audio contains NaN or infinite samples")
+    if y.size and float(np.max(np.abs(y))) > MAX_AMPLITUDE:
+        raise ParameterError(
+            f"audio peaks at {float(np.max(np.abs(y))):.3g}, beyond the plausible "
+            f"{MAX_AMPLITUDE:g} (full scale is 1.0): its power would overflow float32"
+        )
     return y.astype(np.float32, copy=False)
 
 
@@ -182,7 +191,10 @@ def compress(S: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     if config.compression == "logC":
         # musicnn casts to float16 before the log; keep that so pretrained weights see
         # exactly their training input.
-        return np.log10(10000.0 * S.astype(np.float16).astype(np.float32) + 1.0)
+        # Power beyond float16's range (float input far over full scale) is clipped to its
+        # largest value first, so the cast cannot turn it into inf.
+        S16 = np.minimum(S, np.finfo(np.float16).max).astype(np.float16)
+        return np.log10(10000.0 * S16.astype(np.float32) + 1.0)
     return librosa.power_to_db(S, ref=np.max, top_db=config.top_db).astype(np.float32)
 
 

@@ -35,12 +35,7 @@ AUDIO = [c for c in CASES if c.kind == "audio"]
 ZIPS = [c for c in CASES if c.kind == "zip"]
 
 #: Cases the library does not handle as documented yet: id -> reason (xfail, strict).
-KNOWN_BUGS: dict[str, str] = {
-    "one-sample": "load_audio resamples 1 sample at 44.1 kHz to 0 samples and returns an "
-    "empty clip instead of raising EmptyAudioError (features then raise ParameterError)",
-    "float-far-over-full-scale": "features.compress casts mel power to float16, so a float "
-    "WAV at +40 dBFS gives an infinite log-mel and NaN genre probabilities",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _params(cases: list[Case]) -> list:

@@ -103,14 +103,7 @@ def _flip(path: Path, region: str) -> int:
         "pickle",
         "local-header",
         "central-directory",
-        pytest.param(
-            "weights",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="torch.load does not verify zip CRC-32s, so a flipped weight byte loads "
-                "silently; load_model should run zipfile.ZipFile(path).testzip() first",
-            ),
-        ),
+        "weights",
     ],
 )
 def test_a_flipped_byte_is_detected(good, region):
