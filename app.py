@@ -10,4 +10,10 @@ pages = [
     st.Page("pages/model.py", title="Model", icon="🧠", url_path="model"),
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
 ]
-st.navigation(pages).run()
+# Streamlit's automatic sidebar list is off (.streamlit/config.toml): before the first run it
+# shows the files of pages/ ("common", ...); these links always show the titles above.
+current = st.navigation(pages, position="hidden")
+with st.sidebar:
+    for page in pages:
+        st.page_link(page)
+current.run()
