@@ -116,4 +116,8 @@ class Limits:
         return cls(
             max_upload_bytes=int(_env_number("GENRECLS_MAX_UPLOAD_MB", 200.0) * 1024 * 1024),
             max_duration=_env_number("GENRECLS_MAX_DURATION_S", 600.0),
+            max_zip_entries=int(_env_number("GENRECLS_MAX_ZIP_ENTRIES", 5000)),
+            max_zip_uncompressed_bytes=int(
+                _env_number("GENRECLS_MAX_ZIP_MB", 2048.0) * 1024 * 1024
+            ),
         )
