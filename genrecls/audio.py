@@ -97,6 +97,9 @@ FFMPEG_ONLY_EXTENSIONS: tuple[str, ...] = (
 #: suitable for ``st.file_uploader(type=...)``.
 SUPPORTED_EXTENSIONS: tuple[str, ...] = SOUNDFILE_EXTENSIONS + FFMPEG_ONLY_EXTENSIONS
 
+#: Fewer samples than this (after resampling) is too short to analyse: an EmptyAudioError.
+MIN_SAMPLES = 16
+
 #: Seconds an ffmpeg decode may run before it is stopped.
 FFMPEG_TIMEOUT_S: float = 120.0
 
@@ -778,7 +781,7 @@ def load_audio(
                 f"Could not resample {src.label} from {decoded.sr} Hz to {out_sr} Hz: {exc}"
             ) from exc
     samples = np.ascontiguousarray(samples, dtype=np.float32)
-    if samples.size == 0:
+    if samples.size < MIN_SAMPLES:
         raise EmptyAudioError(
             f"{src.label} is too short to analyse: it holds {len(decoded.mono)} sample(s) "
             f"at {decoded.sr} Hz."
