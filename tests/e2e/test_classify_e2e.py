@@ -53,11 +53,12 @@ def test_batch_mode_offers_a_csv(page, app_url, tmp_path):
     wait_for_app_idle(page)
     page.get_by_role("tab", name="Several files").click()
     page.locator('input[type="file"]').nth(1).set_input_files(paths)
-    page.get_by_role("button", name="Download as CSV").wait_for(timeout=240_000)
+    download = page.get_by_test_id("stDownloadButton").get_by_role("button")
+    download.wait_for(timeout=240_000)
     table = page.locator('[data-testid="stDataFrame"]').first
     assert table.is_visible()
     with page.expect_download() as info:
-        page.get_by_role("button", name="Download as CSV").click()
+        download.click()
     csv = open(info.value.path()).read()
     assert "clip0.wav" in csv and "clip1.wav" in csv and "broken.wav" in csv
     assert np.sum([line.startswith("broken.wav") for line in csv.splitlines()]) == 1
