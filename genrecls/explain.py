@@ -81,13 +81,21 @@ def explain_track(
     cfg = predictor.feature_config
     segments, starts = segment_spectrogram(M, config=cfg)
     keep = select_segments(len(segments), max_segments=predictor.max_segments)
-    result = grad_cam(predictor.model, segments[keep], layer=layer, target=target)
+    # Batched Grad-CAM, in chunks of the predictor's batch size: a large network's
+    # activations for every segment at once would take gigabytes (musicnn: ~70 MB each).
+    chunk, kept = predictor.batch_size, segments[keep]
+    maps = np.concatenate(
+        [
+            grad_cam(predictor.model, kept[i : i + chunk], layer=layer, target=target).maps
+            for i in range(0, len(kept), chunk)
+        ]
+    )
     n_frames = M.shape[1]
     if len(keep) == len(segments):
-        stitched = stitch_segments(result.maps, starts, n_frames=n_frames)
+        stitched = stitch_segments(maps, starts, n_frames=n_frames)
     else:  # long track: only some segments were analysed; the rest stay at 0
         stitched = np.zeros((M.shape[0], n_frames), np.float32)
-        for m, s in zip(result.maps, starts[keep], strict=True):
+        for m, s in zip(maps, starts[keep], strict=True):
             stitched[:, s : s + m.shape[1]] = m[:, : n_frames - s]
     return TrackExplanation(
         saliency=stitched, scale=float(stitched.max()), target=target, layer=layer

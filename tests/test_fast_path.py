@@ -126,3 +126,25 @@ def test_warm_up_runs_the_whole_path(tiny_model_path):
     assert warm_up(predictor, seconds=3.5) > 0
     with pytest.raises(Exception, match="seconds"):
         warm_up(predictor, seconds=0)
+
+
+def test_automatic_batch_size_follows_the_model_cost(tiny_model_path):
+    from genrecls.models.cnn import count_macs
+    from genrecls.predict import BATCH_MACS
+
+    predictor = GenrePredictor.from_file(tiny_model_path)
+    macs = count_macs(predictor.model, torch.zeros(1, 96, 187))
+    assert predictor.batch_size == min(64, max(1, BATCH_MACS // macs))
+    assert predictor.with_options(batch_size=3).batch_size == 3
+    with pytest.raises(Exception, match="batch_size"):
+        GenrePredictor.from_file(tiny_model_path, batch_size=0)
+
+
+def test_chunked_grad_cam_equals_one_batch(tiny_model_path):
+    from genrecls.explain import explain_track
+
+    predictor = GenrePredictor.from_file(tiny_model_path, batch_size=64)
+    M = predictor.spectrogram(drum_loop(sr=16000, seconds=20.0))
+    whole = explain_track(predictor, M, target=2)
+    chunked = explain_track(predictor.with_options(batch_size=3), M, target=2)
+    np.testing.assert_allclose(chunked.saliency, whole.saliency, rtol=1e-4, atol=1e-6)
