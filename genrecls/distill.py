@@ -74,7 +74,7 @@ class StudentConfig:
     channels: tuple[int, ...] = (8, 24, 48, 96)
     pools: tuple[tuple[int, int], ...] = ((2, 4), (2, 2), (2, 2), (2, 2))
     dropout: float = 0.3
-    epochs: int = 20
+    epochs: int = 16
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -268,6 +268,7 @@ def main(
 
         teacher_path = bundled_models_dir() / "genre_model.pt"
     teacher_path = Path(teacher_path)
+    teacher_blob = teacher_path.read_bytes()  # hashed now: the file may be rebuilt meanwhile
     teacher = load_model(teacher_path)
     fc = teacher.feature_config
     if fc != FeatureConfig():
@@ -393,7 +394,18 @@ def main(
         },
     )
     blob = model_path.read_bytes()
-    teacher_blob = teacher_path.read_bytes()
+    reference = {}
+    teacher_card = teacher_path.parent / "model_card.json"
+    if teacher_card.is_file():  # the from-scratch CNN of ``make model``, for comparison
+        candidates = json.loads(teacher_card.read_text()).get("candidates", {})
+        if "compact_cnn" in candidates:
+            reference = {
+                "compact_cnn_from_scratch": {
+                    "description": candidates["compact_cnn"].get("description"),
+                    "real_test": candidates["compact_cnn"].get("real_test"),
+                    "source": "model_card.json (make model)",
+                }
+            }
     section = {
         "model": {
             "file": model_path.name,
@@ -428,6 +440,7 @@ def main(
             "set is the model card's (the same tracks and segments).",
         },
         "cv": cv,
+        "reference": reference,
         "holdout": holdout,
         "calibration": {
             "temperature": temperature,
