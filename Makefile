@@ -32,7 +32,7 @@ system-test:
 	@bash scripts/ensure_system_packages.sh ffmpeg chromium espeak-ng fonts-noto-color-emoji
 
 app: system-app $(VENV)/.stamp-runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check .
