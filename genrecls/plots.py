@@ -14,6 +14,21 @@ import plotly.graph_objects as go
 from genrecls.exceptions import ParameterError
 from genrecls.features import PITCH_CLASSES, FeatureConfig, frame_times, mel_frequencies
 
+#: Most time columns a heatmap sends to the browser; longer ones are block-averaged.
+MAX_COLUMNS = 1600
+
+
+def _decimate(Z: np.ndarray, times: np.ndarray, *, max_columns: int = MAX_COLUMNS):
+    """Average blocks of columns so a long spectrogram stays light in the browser."""
+    n = Z.shape[1]
+    if n <= max_columns:
+        return Z, times
+    step = int(np.ceil(n / max_columns))
+    m = n // step
+    Zd = Z[:, : m * step].reshape(Z.shape[0], m, step).mean(axis=2)
+    return Zd, times[: m * step].reshape(m, step).mean(axis=1)
+
+
 _LAYOUT = dict(margin=dict(l=60, r=20, t=40, b=45), height=320, template="plotly_white")
 
 # Figures redrawn every second or two while a model trains: a named template costs more
@@ -109,7 +124,7 @@ def mel_figure(
     fig : plotly.graph_objects.Figure
     """
     n_mels, n_frames = M.shape
-    times = frame_times(n_frames, config=config)
+    M, times = _decimate(M, frame_times(n_frames, config=config))
     freqs = mel_frequencies(config=config)
     ticks = _mel_ticks(freqs)
     unit = colorbar_title or ("dB" if config.compression == "db" else "log10(1+10⁴·S)")
@@ -163,7 +178,7 @@ def mfcc_figure(C: np.ndarray, *, config: FeatureConfig, title: str = "MFCC") ->
     -------
     fig : plotly.graph_objects.Figure
     """
-    times = frame_times(C.shape[1], config=config)
+    C, times = _decimate(C, frame_times(C.shape[1], config=config))
     lim = float(np.max(np.abs(C[1:]))) if C.shape[0] > 1 else None
     fig = go.Figure(
         go.Heatmap(
@@ -200,7 +215,7 @@ def chroma_figure(C: np.ndarray, *, config: FeatureConfig, title: str = "Chroma"
     -------
     fig : plotly.graph_objects.Figure
     """
-    times = frame_times(C.shape[1], config=config)
+    C, times = _decimate(C, frame_times(C.shape[1], config=config))
     fig = go.Figure(
         go.Heatmap(
             z=C,
@@ -359,9 +374,11 @@ def saliency_overlay_figure(
     """
     n_mels, n_frames = M.shape
     times = frame_times(n_frames, config=config)
+    M, _ = _decimate(M, times)
+    saliency, times = _decimate(np.asarray(saliency, dtype=np.float32), times)
     freqs = mel_frequencies(config=config)
     ticks = _mel_ticks(freqs)
-    heat = np.asarray(saliency, dtype=np.float32) / max(float(scale), 1e-12)
+    heat = saliency / max(float(scale), 1e-12)
     heat = np.where(heat < 0.05, np.nan, np.clip(heat, 0, 1))  # transparent where no evidence
     fig = go.Figure()
     fig.add_trace(

@@ -28,3 +28,15 @@ def test_figures_have_labelled_axes():
 def test_probability_bar_shows_top_k_in_order():
     fig = plots.probability_bar_figure([0.1, 0.6, 0.3], labels=["a", "b", "c"], top_k=2)
     assert list(fig.data[0].y) == ["c", "b"]  # plotted bottom-up: best on top
+
+
+def test_long_spectrograms_are_decimated_for_the_browser():
+    M = np.random.default_rng(0).random((128, 30_000)).astype(np.float32)
+    fig = plots.mel_figure(M, config=DISPLAY_CONFIG)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape[0] == 128 and z.shape[1] <= plots.MAX_COLUMNS
+    duration = features.frame_times(30_000, config=DISPLAY_CONFIG)[-1]
+    assert fig.data[0].x[-1] > 0.99 * duration
+    np.testing.assert_allclose(z.mean(), M.mean(), rtol=1e-3)  # block means keep the level
+    overlay = plots.saliency_overlay_figure(M, M, config=DISPLAY_CONFIG, scale=1.0)
+    assert np.asarray(overlay.data[1].z).shape == z.shape
