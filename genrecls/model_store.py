@@ -14,6 +14,9 @@ from genrecls.config import bundled_models_dir, user_models_dir
 #: File name of the bundled genre model in ``models/``.
 BUNDLED_MODEL_FILE = "genre_model.pt"
 
+#: The distilled student (``python -m genrecls distill``): faster, less accurate.
+BUNDLED_STUDENT_FILE = "genre_model_student.pt"
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -48,11 +51,14 @@ def bundled_model_path() -> Path:
 
 
 def available_models() -> list[ModelEntry]:
-    """List the bundled model (if present) and every user model, newest user model first."""
+    """List the bundled model, its distilled student and the user models (newest first)."""
     entries = []
     bundled = bundled_model_path()
     if bundled.is_file():
         entries.append(ModelEntry("genre_model", bundled, True, bundled.stat().st_mtime))
+    student = bundled_models_dir() / BUNDLED_STUDENT_FILE
+    if student.is_file():
+        entries.append(ModelEntry("genre_model_student", student, True, student.stat().st_mtime))
     folder = user_models_dir()
     if folder.is_dir():
         user = [
