@@ -19,17 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of
-# spinning. On a busy 2-core machine spinning threads stall each other, and 2 threads
-# became about 5 times slower than 1 (benchmarks/README.md); with PASSIVE they are not.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from genrecls.config import bundled_models_dir  # noqa: E402
+from genrecls.config import bundled_models_dir
 
 #: The bundled model file the app and the CLI use by default.
 DEFAULT_MODEL = "genre_model.pt"  # keep in step with model_store.BUNDLED_MODEL_FILE
