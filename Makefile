@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: app test lint model musicnn assets system-app system-test clean help
+.PHONY: app test lint model student musicnn assets system-app system-test clean help
 
 help:
 	@echo "make app   - set up and start the Streamlit app on http://localhost:$(PORT)"
@@ -46,6 +46,10 @@ test: system-test lint
 model: $(VENV)/.stamp-runtime
 	$(PY) scripts/feature_baseline.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled
+
+# Distil the fast student (models/genre_model_student.pt) from the bundled model; after make model.
+student: $(VENV)/.stamp-runtime
+	nice -n 10 $(PY) -m genrecls distill
 
 # Re-convert the pretrained musicnn weights from the PyPI wheel (musicnn==0.1.0, ISC).
 musicnn: $(VENV)/.stamp-runtime

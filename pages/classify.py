@@ -14,13 +14,15 @@ from genrecls.exceptions import GenreclsError
 from genrecls.explain import default_layer_name, explain_track, gradcam_layer_names, model_heard
 from genrecls.model_store import available_models
 from genrecls.musicness import assess_music
-from genrecls.predict import GenrePredictor
+from genrecls.predict import GenrePredictor, warm_up
 from pages._common import Clip, choose_clip, decode, decode_or_explain, describe
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def get_predictor(path: str, mtime: float) -> GenrePredictor:
-    return GenrePredictor.from_file(path)
+    predictor = GenrePredictor.from_file(path)
+    warm_up(predictor)  # first request pays no JIT / allocator start-up
+    return predictor
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
