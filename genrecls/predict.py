@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from genrecls.audio import AudioClip, load_audio
+from genrecls.evaluate import aggregate_segments, softmax
 from genrecls.exceptions import ParameterError
 from genrecls.features import FeatureConfig, log_mel, segment_spectrogram
 
@@ -115,13 +116,6 @@ class TrackPrediction:
         }
 
 
-def softmax(logits: np.ndarray, *, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax."""
-    z = logits - logits.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def aggregate_geometric(segment_probabilities: np.ndarray) -> np.ndarray:
     """Aggregate segment probabilities into a track's by their renormalised geometric mean.
 
@@ -133,10 +127,7 @@ def aggregate_geometric(segment_probabilities: np.ndarray) -> np.ndarray:
     -------
     probabilities : np.ndarray [shape=(n_classes,)]
     """
-    p = np.asarray(segment_probabilities, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] == 0:
-        raise ParameterError(f"expected (n_segments>0, n_classes), got shape {p.shape}")
-    return softmax(np.log(np.clip(p, 1e-12, 1.0)).mean(axis=0))
+    return aggregate_segments(segment_probabilities, method="mean_log")
 
 
 def select_segments(n_segments: int, *, max_segments: int | None) -> np.ndarray:
@@ -368,6 +359,5 @@ __all__ = [
     "TrackPrediction",
     "aggregate_geometric",
     "select_segments",
-    "softmax",
     "warm_up",
 ]

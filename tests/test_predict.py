@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from genrecls.config import GENRES
+from genrecls.evaluate import softmax
 from genrecls.exceptions import AudioError, ParameterError
-from genrecls.predict import GenrePredictor, aggregate_geometric, select_segments, softmax
+from genrecls.predict import GenrePredictor, aggregate_geometric, select_segments
 from genrecls.synth import drum_loop
 
 
