@@ -34,10 +34,10 @@ from tqdm import tqdm
 from genrecls.checkpoint import save_model
 from genrecls.config import GENRES
 from genrecls.data import SegmentDataset, Track, build_segment_dataset, group_kfold
-from genrecls.evaluate import confusion_figure_png, evaluate_predictions
+from genrecls.evaluate import confusion_figure_png, evaluate_predictions, softmax
 from genrecls.features import FeatureConfig
 from genrecls.model_card import render_markdown, write_json_atomic
-from genrecls.predict import aggregate_geometric, softmax
+from genrecls.predict import aggregate_geometric
 
 #: Regularisation strengths tried for the linear probe (chosen by grouped CV).
 PROBE_C = (0.003, 0.01, 0.03, 0.1)
@@ -106,6 +106,51 @@ def backbone_outputs(
         for k in out:
             out[k][idx] = block[k]
     return out
+
+
+def role_datasets(
+    tracks: Sequence[Track], *, config: FeatureConfig, cache_dir: Path
+) -> tuple[SegmentDataset, SegmentDataset]:
+    """Segments of the training and the real-song test tracks, as every model is built on.
+
+    Training tracks: their first 30 s, plus a ±2 semitone pitch-shifted copy of each
+    (``variants``); test tracks: their first 60 s, unaugmented. Shared by ``make model``
+    and ``python -m genrecls distill`` so teacher and student see the same data.
+
+    Parameters
+    ----------
+    tracks : sequence of Track
+        Indexed tracks with roles (:func:`genrecls.data.index_shared_data`).
+    config : FeatureConfig
+        Front end.
+    cache_dir : pathlib.Path
+        Cache root (segments under ``segments/``).
+
+    Returns
+    -------
+    train, test : SegmentDataset
+    """
+    from genrecls.augment import WaveformAugmentation
+
+    aug = WaveformAugmentation(sr=config.sr, pitch_steps=(-2.0, 2.0))
+    train = build_segment_dataset(
+        [t for t in tracks if t.role == "train"],
+        config=config,
+        cache_dir=cache_dir / "segments",
+        max_seconds=30.0,
+        augment_variants=aug.variants(),
+    )
+    test = build_segment_dataset(
+        [t for t in tracks if t.role == "test"],
+        config=config,
+        cache_dir=cache_dir / "segments",
+        max_seconds=60.0,
+    )
+    print(
+        f"train segments: {len(train)} ({int(train.is_original.sum())} original); "
+        f"test segments: {len(test)}"
+    )
+    return train, test
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -247,7 +292,6 @@ def main(
     with_cnn: bool = True,
 ) -> int:
     """Build the bundled model and its card; see the module docstring."""
-    from genrecls.augment import WaveformAugmentation
     from genrecls.data import index_shared_data, summary_table
 
     t_start = time.time()
@@ -258,25 +302,9 @@ def main(
     if not tracks:
         print("No shared data found: set GENRECLS_DATA_DIR.")
         return 2
-    train_tracks: list[Track] = [t for t in tracks if t.role == "train"]
     test_tracks: list[Track] = [t for t in tracks if t.role == "test"]
     print(summary_table(tracks).to_string())
-
-    aug = WaveformAugmentation(sr=config.sr, pitch_steps=(-2.0, 2.0))
-    train = build_segment_dataset(
-        train_tracks,
-        config=config,
-        cache_dir=cache_dir / "segments",
-        max_seconds=30.0,
-        augment_variants=aug.variants(),
-    )
-    test = build_segment_dataset(
-        test_tracks, config=config, cache_dir=cache_dir / "segments", max_seconds=60.0
-    )
-    print(
-        f"train segments: {len(train)} ({int(train.is_original.sum())} original); "
-        f"test segments: {len(test)}"
-    )
+    train, test = role_datasets(tracks, config=config, cache_dir=cache_dir)
     f_test = backbone_outputs(test, cache_dir=cache_dir / "features")
     probe_cv: dict[str, dict] = {}
     n_classes = len(GENRES)

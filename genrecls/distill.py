@@ -188,7 +188,7 @@ def train_student(
 
 def _track_scores(logits: np.ndarray, data, *, temperature: float = 1.0) -> dict:
     from genrecls.bundle import collapse_stats, score, track_probabilities
-    from genrecls.predict import softmax
+    from genrecls.evaluate import softmax
 
     tracks, p = track_probabilities(softmax(logits / temperature), data.track_index)
     y = np.array([GENRES.index(data.tracks[t].label) for t in tracks])
@@ -200,7 +200,7 @@ def _track_scores(logits: np.ndarray, data, *, temperature: float = 1.0) -> dict
 def agreement(student_logits: np.ndarray, teacher_logits_: np.ndarray, data) -> dict:
     """How often the student's track verdict equals the teacher's, and segment-level too."""
     from genrecls.bundle import track_probabilities
-    from genrecls.predict import softmax
+    from genrecls.evaluate import softmax
 
     _, ps = track_probabilities(softmax(student_logits), data.track_index)
     _, pt = track_probabilities(softmax(teacher_logits_), data.track_index)
@@ -250,13 +250,17 @@ def main(
     -------
     exit_code : int
     """
-    from genrecls.augment import WaveformAugmentation
-    from genrecls.bundle import backbone_outputs, fit_track_temperature, track_probabilities
+    from genrecls.bundle import (
+        backbone_outputs,
+        fit_track_temperature,
+        role_datasets,
+        track_probabilities,
+    )
     from genrecls.checkpoint import load_model, save_model
-    from genrecls.data import build_segment_dataset, group_holdout, group_kfold, index_shared_data
+    from genrecls.data import group_holdout, group_kfold, index_shared_data
+    from genrecls.evaluate import softmax
     from genrecls.features import FeatureConfig
     from genrecls.model_card import write_json_atomic
-    from genrecls.predict import softmax
 
     t_start = time.time()
     config = config or StudentConfig()
@@ -281,22 +285,7 @@ def main(
     if not tracks:
         print("No shared data found: set GENRECLS_DATA_DIR.")
         return 2
-    train_tracks = [t for t in tracks if t.role == "train"]
-    test_tracks = [t for t in tracks if t.role == "test"]
-    aug = WaveformAugmentation(sr=fc.sr, pitch_steps=(-2.0, 2.0))
-    train = build_segment_dataset(
-        train_tracks,
-        config=fc,
-        cache_dir=cache_dir / "segments",
-        max_seconds=30.0,
-        augment_variants=aug.variants(),
-    )
-    test = build_segment_dataset(
-        test_tracks, config=fc, cache_dir=cache_dir / "segments", max_seconds=60.0
-    )
-    print(
-        f"train segments: {len(train)} ({int(train.is_original.sum())} original); test {len(test)}"
-    )
+    train, test = role_datasets(tracks, config=fc, cache_dir=cache_dir)
     f_train = backbone_outputs(train, cache_dir=cache_dir / "features")["pooled"]
     f_test = backbone_outputs(test, cache_dir=cache_dir / "features")["pooled"]
     t_logits = teacher_logits(teacher.model, f_train)
@@ -432,8 +421,8 @@ def main(
         "data": {
             "train_segments": len(train),
             "train_original_segments": int(train.is_original.sum()),
-            "train_tracks": len(train_tracks),
-            "test_tracks": len(test_tracks),
+            "train_tracks": len(train.tracks),
+            "test_tracks": len(test.tracks),
             "test_segments": len(test),
             "description": "Teacher targets on every training segment (originals and ±2 "
             "semitone pitch shifts) from the cached musicnn features; the real-song test "
