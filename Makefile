@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: app test lint model student musicnn assets system-app system-test clean help
+.PHONY: app test lint model student musicnn assets system-app system-test system-model clean help
 
 help:
 	@echo "make app   - set up and start the Streamlit app on http://localhost:$(PORT)"
@@ -29,7 +29,11 @@ system-app:
 	@bash scripts/ensure_system_packages.sh ffmpeg
 
 system-test:
-	@bash scripts/ensure_system_packages.sh ffmpeg chromium espeak-ng fonts-noto-color-emoji
+	@bash scripts/ensure_system_packages.sh ffmpeg chromium espeak-ng fonts-noto-color-emoji fluidsynth timgm6mb-soundfont
+
+# FluidSynth + the FluidR3 General MIDI soundfont render the shared MIDI for training.
+system-model:
+	@bash scripts/ensure_system_packages.sh ffmpeg fluidsynth fluid-soundfont-gm
 
 app: system-app $(VENV)/.stamp-runtime
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
@@ -43,12 +47,12 @@ test: system-test lint
 
 # Rebuild models/: the feature-table baseline, then the bundled model and its card.
 # Reads ../shared/data (or $$GENRECLS_DATA_DIR); caches under .cache/ (about 30-60 min on 2 cores).
-model: $(VENV)/.stamp-runtime
+model: system-model $(VENV)/.stamp-runtime
 	$(PY) scripts/feature_baseline.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled
 
 # Distil the fast student (models/genre_model_student.pt) from the bundled model; after make model.
-student: $(VENV)/.stamp-runtime
+student: system-model $(VENV)/.stamp-runtime
 	nice -n 10 $(PY) -m genrecls distill
 
 # Re-convert the pretrained musicnn weights from the PyPI wheel (musicnn==0.1.0, ISC).
