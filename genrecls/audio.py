@@ -178,13 +178,19 @@ class _Source:
 
 @dataclass
 class _Decoded:
-    """Output of a decoder, before resampling."""
+    """Output of a decoder: mono samples already at the requested rate.
 
-    mono: np.ndarray
+    ``n_frames`` and ``peak`` describe the decoded original at its native rate ``sr``
+    (frames kept, largest absolute sample), so that nothing has to keep it.
+    """
+
+    samples: np.ndarray
     sr: int
     n_channels: int
     truncated: bool
     declared_duration: float | None
+    n_frames: int = 0
+    peak: float = 0.0
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -441,7 +447,73 @@ def _downmix(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
-def _decode_soundfile(src: _Source, *, max_duration: float) -> _Decoded:
+class _MonoStream:
+    """Collect mono blocks decoded at the native rate as samples at the output rate.
+
+    Each block is checked (finite), measured (frame count, peak) and resampled on arrival
+    with a streaming soxr resampler (``quality="HQ"``; its output is identical to
+    ``soxr.resample`` of the whole signal), so the native-rate signal is never held whole:
+    a 10-minute 44.1 kHz song no longer needs its 106 MB mono copy plus a concatenated
+    second one before resampling.
+
+    Parameters
+    ----------
+    native_sr : int > 0
+        Rate of the blocks pushed in.
+    out_sr : int > 0
+        Rate of the collected samples.
+    label : str
+        How the input is named in messages.
+    """
+
+    def __init__(self, *, native_sr: int, out_sr: int, label: str) -> None:
+        self.native_sr, self.out_sr, self.label = native_sr, out_sr, label
+        self.n_frames = 0
+        self.peak = 0.0
+        self._parts: list[np.ndarray] = []
+        self._stream = None
+        if out_sr != native_sr:
+            try:
+                self._stream = soxr.ResampleStream(
+                    native_sr, out_sr, 1, dtype="float32", quality="HQ"
+                )
+            except Exception as exc:  # never leak a raw resampler error
+                raise self._resample_error(exc) from exc
+
+    def _resample_error(self, exc: Exception) -> InvalidSamplesError:
+        return InvalidSamplesError(
+            f"Could not resample {self.label} from {self.native_sr} Hz to {self.out_sr} Hz: {exc}"
+        )
+
+    def _resample(self, block: np.ndarray, *, last: bool) -> np.ndarray:
+        if self._stream is None:
+            return block
+        try:
+            return self._stream.resample_chunk(block, last=last)
+        except Exception as exc:  # never leak a raw resampler error
+            raise self._resample_error(exc) from exc
+
+    def push(self, mono: np.ndarray) -> None:
+        """Add the next block [shape=(n,), dtype=float32] of the native-rate signal."""
+        if mono.size == 0:
+            return
+        if not np.all(np.isfinite(mono)):
+            raise _invalid_samples(self.label)
+        self.n_frames += len(mono)
+        self.peak = max(self.peak, float(np.max(np.abs(mono))))
+        self._parts.append(self._resample(mono, last=False))
+
+    def finish(self) -> np.ndarray:
+        """Flush the resampler; return all samples at ``out_sr`` as one float32 array."""
+        if self._stream is not None and self.n_frames:
+            self._parts.append(self._resample(np.zeros(0, dtype=np.float32), last=True))
+        parts, self._parts = self._parts, []
+        if not parts:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _decode_soundfile(src: _Source, *, max_duration: float, sr: int | None) -> _Decoded:
     """Decode with libsndfile, reading at most ``max_duration`` seconds (plus one frame)."""
     target = src.path if src.path is not None else io.BytesIO(src.data)  # type: ignore[arg-type]
     try:
@@ -451,31 +523,33 @@ def _decode_soundfile(src: _Source, *, max_duration: float) -> _Decoded:
                 raise _SoundfileFailed(f"{channels} channels")
             _check_native_sr(rate, src.label)
             max_frames = max(1, int(math.floor(max_duration * rate)))
-            want, got, parts = max_frames + 1, 0, []
-            while got < want:
+            stream = _MonoStream(native_sr=rate, out_sr=sr or rate, label=src.label)
+            truncated = False
+            while not truncated:
+                want = max_frames + 1 - stream.n_frames  # one frame more reveals truncation
                 block = handle.read(
-                    frames=min(_BLOCK_FRAMES, want - got), dtype="float32", always_2d=True
+                    frames=min(_BLOCK_FRAMES, want), dtype="float32", always_2d=True
                 )
                 if len(block) == 0:
                     break
-                mono = _downmix(block)
-                if not np.all(np.isfinite(mono)):
-                    raise _invalid_samples(src.label)
-                parts.append(mono)
-                got += len(block)
+                keep = max_frames - stream.n_frames
+                if len(block) > keep:
+                    truncated, block = True, block[:keep]
+                stream.push(_downmix(block))
+            samples = stream.finish()
     except AudioError:
         raise
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
         raise _SoundfileFailed(str(exc)) from exc
-    mono = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    truncated = len(mono) > max_frames
     declared = frames / rate if 0 < frames < 2**62 else None
     return _Decoded(
-        mono=mono[:max_frames],
+        samples=samples,
         sr=rate,
         n_channels=channels,
         truncated=truncated,
         declared_duration=declared,
+        n_frames=stream.n_frames,
+        peak=stream.peak,
     )
 
 
@@ -556,7 +630,7 @@ def _run_ffmpeg(
         ) from exc
 
 
-def _decode_ffmpeg(src: _Source, *, max_duration: float, exe: str) -> _Decoded:
+def _decode_ffmpeg(src: _Source, *, max_duration: float, sr: int | None, exe: str) -> _Decoded:
     """Decode with the ffmpeg CLI into float32 at the native rate and channel count."""
     # Ask for a little more than the limit, so that "longer than the limit" is observable.
     seconds = max_duration + 0.05
@@ -594,16 +668,18 @@ def _decode_ffmpeg(src: _Source, *, max_duration: float, exe: str) -> _Decoded:
         if proc.returncode != 0:
             raise _ffmpeg_error(src, stderr)
         return _Decoded(np.zeros(0, np.float32), rate, channels, False, declared)
-    mono = _downmix(frames)
-    if not np.all(np.isfinite(mono)):
-        raise _invalid_samples(src.label)
     max_frames = max(1, int(math.floor(max_duration * rate)))
+    stream = _MonoStream(native_sr=rate, out_sr=sr or rate, label=src.label)
+    for start in range(0, min(len(frames), max_frames), _BLOCK_FRAMES):
+        stream.push(_downmix(frames[start : min(start + _BLOCK_FRAMES, max_frames)]))
     decoded = _Decoded(
-        mono=mono[:max_frames],
+        samples=stream.finish(),
         sr=rate,
         n_channels=channels,
-        truncated=len(mono) > max_frames,
+        truncated=len(frames) > max_frames,
         declared_duration=declared,
+        n_frames=stream.n_frames,
+        peak=stream.peak,
     )
     if proc.returncode != 0:
         decoded.notes.append(f"Part of {src.label} could not be decoded; the file may be damaged.")
@@ -616,15 +692,15 @@ def _invalid_samples(label: str) -> InvalidSamplesError:
     )
 
 
-def _decode(src: _Source, *, max_duration: float) -> _Decoded:
-    """Decode ``src`` with soundfile, falling back to ffmpeg."""
+def _decode(src: _Source, *, max_duration: float, sr: int | None) -> _Decoded:
+    """Decode ``src`` with soundfile, falling back to ffmpeg; resample to ``sr`` (None: keep)."""
     wav = _sniff_wav(_head(src))
     if wav is not None and wav.sr == 0:
         raise InvalidSamplesError(
             f"Could not read {src.label} as audio: it declares a sample rate of 0 Hz."
         )
     try:
-        decoded = _decode_soundfile(src, max_duration=max_duration)
+        decoded = _decode_soundfile(src, max_duration=max_duration, sr=sr)
     except _SoundfileFailed:
         exe = probe_ffmpeg()
         if exe is None:
@@ -635,13 +711,13 @@ def _decode(src: _Source, *, max_duration: float) -> _Decoded:
                     "FLAC, MP3 or OGG."
                 ) from None
             raise DecodeError(f"Could not read {src.label} as audio: {_DAMAGED}.") from None
-        decoded = _decode_ffmpeg(src, max_duration=max_duration, exe=exe)
+        decoded = _decode_ffmpeg(src, max_duration=max_duration, sr=sr, exe=exe)
 
     if wav is not None and wav.block_align > 0 and wav.data_bytes not in (None, 0, 0xFFFFFFFF):
         declared = wav.data_bytes // wav.block_align / decoded.sr  # type: ignore[operator]
         if decoded.declared_duration is None or declared > decoded.declared_duration:
             decoded.declared_duration = declared
-    if len(decoded.mono) == 0:
+    if decoded.n_frames == 0:
         if decoded.declared_duration:
             raise DecodeError(
                 f"Could not read {src.label} as audio: the file is damaged "
@@ -668,7 +744,8 @@ def load_audio(
 
     The size is checked before anything is decoded; at most ``max_duration`` seconds are
     decoded (a two-hour file is never decoded whole). Channels are mixed down by their mean
-    and the result is resampled with soxr (``quality="HQ"``, band-limited, as librosa does).
+    and the result is resampled with soxr (``quality="HQ"``, band-limited, as librosa does),
+    block by block while decoding, so the native-rate signal is never held whole.
 
     Parameters
     ----------
@@ -737,10 +814,10 @@ def load_audio(
     _check_sr(sr)
     max_duration, max_bytes = _resolve_limits(max_duration, max_bytes)
     src = _prepare_source(source, name=name, max_bytes=max_bytes)
-    decoded = _decode(src, max_duration=max_duration)
+    decoded = _decode(src, max_duration=max_duration, sr=sr)
 
     texts = list(decoded.notes)
-    analysed = len(decoded.mono) / decoded.sr
+    analysed = decoded.n_frames / decoded.sr
     if decoded.truncated:
         if decoded.declared_duration and decoded.declared_duration > analysed:
             duration = decoded.declared_duration
@@ -761,7 +838,7 @@ def load_audio(
                 "could be decoded."
             )
 
-    peak = float(np.max(np.abs(decoded.mono)))
+    peak = decoded.peak
     if peak < SILENCE_PEAK:
         level = "digital silence" if peak == 0 else f"peak {20 * math.log10(peak):.0f} dBFS"
         message = (
@@ -771,19 +848,11 @@ def load_audio(
         texts.append(message)
         warnings.warn(message, SilentAudioWarning, stacklevel=2)
 
-    samples = decoded.mono
     out_sr = decoded.sr if sr is None else int(sr)
-    if out_sr != decoded.sr:
-        try:
-            samples = soxr.resample(samples, decoded.sr, out_sr, quality="HQ")
-        except Exception as exc:  # never leak a raw resampler error
-            raise InvalidSamplesError(
-                f"Could not resample {src.label} from {decoded.sr} Hz to {out_sr} Hz: {exc}"
-            ) from exc
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    samples = np.ascontiguousarray(decoded.samples, dtype=np.float32)
     if samples.size < MIN_SAMPLES:
         raise EmptyAudioError(
-            f"{src.label} is too short to analyse: it holds {len(decoded.mono)} sample(s) "
+            f"{src.label} is too short to analyse: it holds {decoded.n_frames} sample(s) "
             f"at {decoded.sr} Hz."
         )
     return AudioClip(

@@ -193,6 +193,67 @@ def test_resampling_keeps_pitch_and_length(tmp_path: Path, target: int) -> None:
     assert peak_hz(clip.samples, target) == pytest.approx(FREQ, abs=1.0)
 
 
+def _one_shot(x: np.ndarray, sr: int, target: int) -> np.ndarray:
+    """The reference: downmix the whole signal, then resample it in one soxr call."""
+    import soxr
+
+    return soxr.resample(x.mean(axis=1, dtype=np.float32), sr, target, quality="HQ")
+
+
+@pytest.mark.parametrize(("rate", "target"), [(44100, 16000), (48000, 22050), (8000, 16000)])
+@pytest.mark.parametrize("truncate", [False, True])
+def test_streamed_resampling_matches_one_shot(
+    tmp_path: Path, rate: int, target: int, truncate: bool
+) -> None:
+    # Over three decode blocks long, noise so that every sample matters; stereo.
+    rng = np.random.default_rng(1)
+    n = 3 * audio._BLOCK_FRAMES + 4567
+    x = (0.3 * rng.standard_normal((n, 2))).clip(-1, 1).astype(np.float32)
+    path = write_sf(tmp_path / "x.wav", x, rate, "WAV", "FLOAT")
+    max_duration = (2 * audio._BLOCK_FRAMES + 1001) / rate if truncate else 600.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedAudioWarning)
+        clip = load_audio(path, sr=target, max_duration=max_duration)
+    kept = x[: int(math.floor(max_duration * rate))]
+    reference = _one_shot(kept, rate, target)
+    assert clip.samples.shape == reference.shape
+    np.testing.assert_allclose(clip.samples, reference, rtol=0, atol=1e-6)
+    assert clip.truncated is truncate
+
+
+@needs_ffmpeg
+def test_streamed_resampling_matches_one_shot_through_ffmpeg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(2)
+    x = (0.3 * rng.standard_normal((5 * 44100, 2))).clip(-1, 1).astype(np.float32)
+    path = write_sf(tmp_path / "x.wav", x, 44100, "WAV", "FLOAT")
+    _force_ffmpeg(monkeypatch)
+    clip = load_audio(path.read_bytes(), sr=16000, name="x.wav")
+    np.testing.assert_allclose(clip.samples, _one_shot(x, 44100, 16000), rtol=0, atol=1e-6)
+
+
+def test_decoding_never_holds_the_native_rate_signal_whole(tmp_path: Path) -> None:
+    # 60 s of 44.1 kHz stereo: 10.6 MB as native-rate mono float32, 3.8 MB at 16 kHz.
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal((60 * 44100, 2))).astype(np.float32)
+    data = (
+        write_sf(tmp_path / "x.wav", (x * 32767).astype(np.int16), 44100, "WAV", "PCM_16")
+    ).read_bytes()
+    tracemalloc.start()
+    try:
+        clip = load_audio(data, sr=16000, name="x.wav")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    out_bytes = clip.samples.nbytes
+    assert out_bytes == pytest.approx(60 * 16000 * 4, rel=1e-3)
+    # The output twice (its blocks, then their concatenation) plus a few decode blocks.
+    assert peak < 2 * out_bytes + 4 * 1024 * 1024, peak / 1e6
+
+
 @pytest.mark.parametrize("ch", [2, 6])
 def test_downmix_is_the_mean_of_channels(tmp_path: Path, ch: int) -> None:
     x = np.zeros((4410, ch), dtype=np.float32)
