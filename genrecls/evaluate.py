@@ -18,14 +18,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp
 
 from genrecls.exceptions import ParameterError
+
+if TYPE_CHECKING:  # pandas and scipy.optimize load on first use: the classify path needs neither
+    import pandas as pd
 
 __all__ = [
     "Evaluation",
@@ -341,6 +342,8 @@ def evaluate_predictions(
     y_pred = probs.argmax(axis=1)
     cm = confusion_matrix(y_true, y_pred, n_classes=n_classes)
     precision, recall, f1 = _per_class_from_confusion(cm)
+    import pandas as pd
+
     per_class = pd.DataFrame(
         {"precision": precision, "recall": recall, "f1": f1, "support": cm.sum(axis=1)},
         index=pd.Index(labels, name="label"),
@@ -400,6 +403,7 @@ def fit_temperature(
     if not 0 < lo < hi or not np.isfinite(hi):
         raise ParameterError(f"bounds must satisfy 0 < low < high < inf, got {bounds}")
     rows = np.arange(len(y))
+    from scipy.optimize import minimize_scalar
 
     def nll(log_t: float) -> float:
         return float(-np.mean(log_softmax(logits / np.exp(log_t), axis=1)[rows, y]))

@@ -51,8 +51,6 @@ from typing import Literal
 
 import librosa
 import numpy as np
-import scipy.ndimage
-import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -494,6 +492,8 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
         raise ParameterError(f"maps must have the same shape and >= 2 cells: {a.shape}, {b.shape}")
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
+    import scipy.stats  # 1 s of imports: loaded here, off the classify path
+
     return float(scipy.stats.spearmanr(a, b).statistic)
 
 
@@ -798,6 +798,8 @@ def salient_audio(
         threshold = np.quantile(sal, 1.0 - keep_fraction)
         mask = ((sal >= threshold) & (sal > 0)).astype(np.float64)
         if smooth > 1:
+            import scipy.ndimage
+
             mask = scipy.ndimage.uniform_filter(mask, size=smooth, mode="nearest")
     y_out = librosa.istft(S * mask, hop_length=config.hop_length, n_fft=config.n_fft, length=y.size)
     return y_out.astype(np.float32)
