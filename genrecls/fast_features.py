@@ -2,8 +2,9 @@
 
 :func:`genrecls.features.log_mel` calls ``librosa.feature.melspectrogram``, which builds
 the mel filterbank anew on every call and computes the STFT in one piece. Here the
-window and the filterbank (librosa's own, so the bands are identical) are built once per
-:class:`~genrecls.features.FeatureConfig` and kept; the STFT runs on ``torch.stft`` in
+window and the filterbank (:func:`genrecls.filterbank.mel_filterbank`, equal to librosa's,
+without librosa's imports) are built once per :class:`~genrecls.features.FeatureConfig`
+and kept; the STFT runs on ``torch.stft`` in
 float32, block by block, so a 10-minute song never holds its whole complex spectrogram
 in memory. Framing follows librosa exactly: ``center=True`` with zero padding of
 ``n_fft // 2`` samples on both sides, a periodic Hann window, ``1 + n // hop_length``
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from genrecls.features import FeatureConfig, _check_audio, compress
+from genrecls.filterbank import mel_filterbank
 
 #: Frames computed per STFT block (bounds the peak memory of long songs).
 BLOCK_FRAMES = 4096
@@ -45,12 +47,10 @@ class MelFrontEnd:
     """
 
     def __init__(self, config: FeatureConfig, *, block_frames: int = BLOCK_FRAMES) -> None:
-        import librosa
-
         self.config = config
         self.block_frames = int(block_frames)
         self.window = torch.hann_window(config.n_fft, periodic=True, dtype=torch.float32)
-        basis = librosa.filters.mel(
+        basis = mel_filterbank(
             sr=config.sr,
             n_fft=config.n_fft,
             n_mels=config.n_mels,

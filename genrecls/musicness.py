@@ -66,12 +66,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-import librosa
 import numpy as np
 import scipy.fft
 import soxr
 
 from genrecls.exceptions import ParameterError
+from genrecls.filterbank import mel_filterbank
 
 __all__ = [
     "ANALYSIS_SR",
@@ -183,7 +183,7 @@ def _mel_plan() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     A sparse product is used instead of ``power @ basis.T``: the filters are narrow, and a
     multi-threaded BLAS matrix product was 30x slower on a busy two-core machine.
     """
-    basis = librosa.filters.mel(sr=ANALYSIS_SR, n_fft=_N_FFT, n_mels=24, fmin=60.0, fmax=5000.0)
+    basis = mel_filterbank(sr=ANALYSIS_SR, n_fft=_N_FFT, n_mels=24, fmin=60.0, fmax=5000.0)
     bins = [np.flatnonzero(row) for row in basis]
     idx = np.concatenate(bins)
     weights = np.concatenate([row[b] for row, b in zip(basis, bins, strict=True)])
