@@ -76,13 +76,20 @@ class MelFrontEnd:
         n_fft, hop = cfg.n_fft, cfg.hop_length
         pad = n_fft // 2
         n_frames = 1 + len(y) // hop
-        padded = torch.zeros(len(y) + 2 * pad + hop, dtype=torch.float32)
-        padded[pad : pad + len(y)] = torch.from_numpy(y)
+        signal = torch.from_numpy(np.ascontiguousarray(y))
         out = np.empty((cfg.n_mels, n_frames), dtype=np.float32)
         with torch.inference_mode():
             for f0 in range(0, n_frames, self.block_frames):
                 f1 = min(n_frames, f0 + self.block_frames)
-                chunk = padded[f0 * hop : (f1 - 1) * hop + n_fft]
+                # Samples [a, b) of the zero-padded signal (``pad`` zeros on both sides),
+                # cut from ``y`` directly: no padded copy of a whole song.
+                a, b = f0 * hop - pad, (f1 - 1) * hop + n_fft - pad
+                if a >= 0 and b <= len(y):
+                    chunk = signal[a:b]
+                else:
+                    chunk = torch.zeros(b - a, dtype=torch.float32)
+                    lo, hi = max(a, 0), min(b, len(y))
+                    chunk[lo - a : hi - a] = signal[lo:hi]
                 spec = torch.stft(
                     chunk,
                     n_fft=n_fft,
