@@ -67,6 +67,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
 #: that loading a CompactCNN never needs the optional modules.
 _LAZY_ARCHITECTURES: dict[str, tuple[str, str]] = {
     "musicnn_transfer": ("genrecls.models.musicnn_transfer", "MusicnnClassifier"),
+    "efficientnet_lite": ("genrecls.models.efficientnet_lite", "EfficientNetLiteGenre"),
 }
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
