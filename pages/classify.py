@@ -1,28 +1,21 @@
-"""Classify: the genre of a song, over time, and what the network looked at."""
+"""Classify: the genre of a song, over time, and what the network looked at.
+
+The page draws its clip picker first and loads the model in the background meanwhile
+(``pages/_predictor.py``): torch, the network and the plotting code are imported while a
+person chooses a clip, not before the page shows.
+"""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
-import pandas as pd
-import soundfile as sf
 import streamlit as st
 
-from genrecls import plots
 from genrecls.exceptions import GenreclsError
-from genrecls.explain import default_layer_name, explain_track, gradcam_layer_names, model_heard
 from genrecls.model_store import available_models
-from genrecls.musicness import assess_music
-from genrecls.predict import GenrePredictor, warm_up
 from pages._common import Clip, choose_clip, decode, decode_or_explain, describe
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def get_predictor(path: str, mtime: float) -> GenrePredictor:
-    predictor = GenrePredictor.from_file(path)
-    warm_up(predictor)  # first request pays no JIT / allocator start-up
-    return predictor
+from pages._predictor import get_predictor, start_loading
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
@@ -34,11 +27,15 @@ def classify(digest: str, _y: np.ndarray, model_path: str, mtime: float):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def music_check(digest: str, _y: np.ndarray, sr: int):
+    from genrecls.musicness import assess_music
+
     return assess_music(_y, sr=sr)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing Grad-CAM…")
 def explain(digest: str, _M: np.ndarray, model_path: str, mtime: float, target: int, layer: str):
+    from genrecls.explain import explain_track
+
     return explain_track(get_predictor(model_path, mtime), _M, target=target, layer=layer)
 
 
@@ -53,6 +50,10 @@ def heard_wav(
     layer: str,
     keep: float,
 ) -> bytes:
+    import soundfile as sf
+
+    from genrecls.explain import model_heard
+
     predictor = get_predictor(model_path, mtime)
     y = model_heard(_y, _explanation, predictor=predictor, keep_fraction=keep)
     buf = io.BytesIO()
@@ -71,13 +72,17 @@ if not models:
     st.stop()
 with st.sidebar:
     entry = st.selectbox("Model", models, format_func=lambda e: e.label, key="classify_model")
-try:
-    predictor = get_predictor(str(entry.path), entry.mtime)
-except GenreclsError as exc:
-    st.error(f"Could not load the model **{entry.name}**: {exc}")
-    st.stop()
-cfg = predictor.feature_config
-labels = predictor.labels
+start_loading(str(entry.path), entry.mtime)
+
+
+def loaded_predictor():
+    """The chosen model, once loaded; a message and a stop when it cannot be loaded."""
+    try:
+        return get_predictor(str(entry.path), entry.mtime)
+    except GenreclsError as exc:
+        st.error(f"Could not load the model **{entry.name}**: {exc}")
+        st.stop()
+
 
 single, batch = st.tabs(["One song", "Several files"])
 
@@ -86,6 +91,11 @@ with single:
     if clip is None:
         st.info("Upload a song, record one, or click a demo clip to begin.")
     else:
+        from genrecls import plots
+        from genrecls.explain import default_layer_name, gradcam_layer_names
+
+        predictor = loaded_predictor()
+        cfg, labels = predictor.feature_config, predictor.labels
         audio = decode_or_explain(clip, sr=cfg.sr)
         if audio is not None:
             st.markdown(describe(audio, clip))
@@ -200,6 +210,9 @@ with single:
 with batch:
     files = st.file_uploader("Drop several songs", accept_multiple_files=True, key="classify_batch")
     if files:
+        import pandas as pd
+
+        cfg = loaded_predictor().feature_config
         rows = []
         progress = st.progress(0.0, text="Classifying…")
         for i, f in enumerate(files):
