@@ -5,10 +5,10 @@ and reading the file. :func:`start_loading` starts that in a background thread t
 time the page runs, *before* the page draws its clip picker, so a person picks a clip
 while the model loads; :func:`get_predictor` waits for it (with a spinner) when the model
 is actually needed. Once loaded, the same thread runs :func:`genrecls.predict.warm_up`
-unless a request is already waiting (then warming up would only delay it: the request
-pays the same one-off costs itself). One load per (file, modification time) per server
-process, shared by every session (``st.cache_resource``). No machine learning here: that
-is :mod:`genrecls.predict`.
+unless a request is already waiting for this model or another model was asked for since
+(warming up would then only delay them: a request pays the same one-off costs itself).
+One load per (file, modification time) per server process, shared by every session
+(``st.cache_resource``). No machine learning here: that is :mod:`genrecls.predict`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 # One loader thread: two models never load at once on a small CPU.
 _LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genrecls-model-loader")
+_LATEST: list[_Loading] = []  # the load asked for last (one element at most)
 
 
 class _Loading:
@@ -33,13 +34,14 @@ class _Loading:
     def __init__(self, path: str) -> None:
         self.path = path
         self.wanted = threading.Event()
+        _LATEST[:] = [self]
         self.future: Future = _LOADER.submit(self._run)
 
     def _run(self) -> GenrePredictor:
         from genrecls.predict import GenrePredictor, warm_up
 
         predictor = GenrePredictor.from_file(self.path)
-        if not self.wanted.is_set():
+        if not self.wanted.is_set() and _LATEST == [self]:
             warm_up(predictor)  # the first request then pays no start-up costs
         return predictor
 
