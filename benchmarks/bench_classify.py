@@ -268,87 +268,14 @@ def run_worker(kind: str, *, model: Path, file: Path, reps: int, threads: int) -
 
 
 def app_cold_start(clip: Path, *, model: Path | None, timeout: float = 120.0) -> dict:
-    """Seconds from ``streamlit run app.py`` to the first verdict in headless Chromium.
+    """``streamlit run app.py`` to the first verdict, uploading ``clip`` (bench_cold_start)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_cold_start import app_cold_start as measure
 
-    ``model``: a model file to pick in the sidebar (copied into a temporary user-models
-    folder); ``None`` keeps the app's default (the bundled model).
-    """
-    import socket
-    import urllib.request
-
-    sys.path.insert(0, str(ROOT))
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).exists():
-        return {"skipped": f"{CHROMIUM} not found"}
-    from playwright.sync_api import sync_playwright
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    user_models = Path(tempfile.mkdtemp(prefix="bench_models_"))
-    if model is not None:
-        shutil.copy(model, user_models / model.name)
-    env = {**os.environ, "GENRECLS_USER_MODELS": str(user_models), "PYTHONUNBUFFERED": "1"}
-    url = f"http://127.0.0.1:{port}"
-    log = open(user_models / "server.log", "w")  # noqa: SIM115 - closed below
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.set_default_timeout(timeout * 1000)
-        t0 = time.time()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-            + ["--server.port", str(port), "--server.address", "127.0.0.1"]
-            + ["--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    if proc.poll() is not None or time.time() - t0 > timeout:
-                        raise RuntimeError("streamlit did not start") from None
-                    time.sleep(0.05)
-            t_healthy = time.time()
-            page.goto(f"{url}/classify")
-            page.locator('input[type="file"]').first.wait_for(state="attached")
-            t_page = time.time()
-            if model is not None:
-                page.locator('[data-testid="stSelectbox"]').first.click()
-                page.get_by_role("option", name=f"{model.stem} (trained here)").click()
-                page.wait_for_function(
-                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-                    " || !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-                    ".innerText.includes('Running')"
-                )
-            t_upload = time.time()
-            page.locator('input[type="file"]').first.set_input_files(str(clip))
-            metric = page.locator('[data-testid="stMetric"]').first
-            metric.wait_for()
-            t_verdict = time.time()
-            verdict = metric.inner_text().replace("\n", " ")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            browser.close()
-            log.close()
-    return {
-        "server_healthy_s": t_healthy - t0,
-        "page_ready_s": t_page - t0,
-        "verdict_s": t_verdict - t0,
-        "upload_to_verdict_s": t_verdict - t_upload,
-        "verdict": verdict,
-    }
+    result = measure(clip, model=model, timeout=timeout)
+    if "clip_to_verdict_s" in result:
+        result["upload_to_verdict_s"] = result["clip_to_verdict_s"]
+    return result
 
 
 # ------------------------------------------------------------------------------ report
