@@ -10,6 +10,8 @@ features
     Save log-mel, MFCC and chroma of a file to an ``.npz``.
 train-bundled
     Rebuild the bundled model and its model card from the shared data (``make model``).
+compress
+    Build the fast low-rank variant of the bundled model (``models/genre_model_fast.pt``).
 distill
     Distil the bundled model into a compact student CNN (``models/genre_model_student.pt``
     and ``models/student_card.json``); needs the ``make model`` cache.
@@ -106,6 +108,19 @@ def _cmd_train_bundled(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache),
         augment_probe=not args.no_augment,
         with_cnn=not args.no_cnn,
+        with_midi=not args.no_midi,
+    )
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from genrecls.compress import main
+
+    return main(
+        out_dir=Path(args.out),
+        cache_dir=Path(args.cache),
+        teacher_path=Path(args.teacher) if args.teacher else None,
+        timbral_rank=args.timbral_rank,
+        temporal_rank=args.temporal_rank,
     )
 
 
@@ -161,7 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer folds/epochs (a smoke run)")
     p.add_argument("--no-augment", action="store_true", help="skip pitch-shift augmentation")
     p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN candidate")
+    p.add_argument("--no-midi", action="store_true", help="do not render the shared MIDI")
     p.set_defaults(func=_cmd_train_bundled)
+
+    p = sub.add_parser("compress", help="build the fast low-rank variant of the bundled model")
+    p.add_argument("--out", default=str(bundled_models_dir()))
+    p.add_argument("--cache", default=".cache")
+    p.add_argument("--teacher", default="", help="model to compress (default: the bundled one)")
+    p.add_argument("--timbral-rank", type=int, default=24, help="of 204 timbral filters")
+    p.add_argument("--temporal-rank", type=int, default=16, help="of 51 temporal filters")
+    p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("distill", help="distil the bundled model into a compact student CNN")
     p.add_argument("--out", default=str(bundled_models_dir()))

@@ -205,13 +205,22 @@ def _batch_norm_1d(channels: int) -> nn.BatchNorm1d:
 
 
 def _frontend_branch(
-    filters: int, kernel: tuple[int, int], pad_before: int, pad_after: int
+    filters: int, kernel: tuple[int, int], pad_before: int, pad_after: int, rank: int | None
 ) -> nn.Sequential:
-    """Time padding → Conv2d → ReLU → BN (musicnn's ``timbral_block``/``tempo_block``)."""
+    """Time padding → Conv2d → ReLU → BN (musicnn's ``timbral_block``/``tempo_block``).
+
+    With ``rank`` the convolution is a :class:`~genrecls.models.lowrank.LowRankConv2d`.
+    """
+    from genrecls.models.lowrank import LowRankConv2d
+
+    if rank is None:
+        conv = nn.Conv2d(1, filters, kernel_size=kernel)
+    else:
+        conv = LowRankConv2d(out_channels=filters, kernel_size=kernel, rank=rank)
     return nn.Sequential(
         OrderedDict(
             pad=nn.ZeroPad2d((0, 0, pad_before, pad_after)),  # (mel l, mel r, time, time)
-            conv=nn.Conv2d(1, filters, kernel_size=kernel),
+            conv=conv,
             relu=nn.ReLU(),
             bn=_batch_norm_2d(filters),
         )
@@ -226,6 +235,80 @@ def _midend_layer(in_channels: int, filters: int) -> nn.Sequential:
             relu=nn.ReLU(),
             bn=_batch_norm_1d(filters),
         )
+    )
+
+
+#: Segments per chunk of the fused front-end (bounds its temporary memory to ~40 MB).
+_FUSED_CHUNK = 4
+
+
+def _frequency_max(branch: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """A front-end branch followed by the max over frequency: ``branch(x).amax(dim=3)``.
+
+    In eval mode, without gradients and with no hook on ``branch`` (nobody needs its
+    2-D map, as Grad-CAM does), the same numbers are computed without materialising the
+    map through ReLU and BN: both are monotone per channel, so
+    ``max_f BN(ReLU(z)) = BN(ReLU(max_f z))`` where the BN scale is positive and
+    ``BN(ReLU(min_f z))`` where it is negative. A low-rank convolution's 1 × 1 mix runs
+    as one matrix product in time × frequency × channel layout. Segments are processed a
+    few at a time to keep the temporary maps small.
+
+    Parameters
+    ----------
+    branch : torch.nn.Sequential
+        ``pad → conv → relu → bn`` (:func:`_frontend_branch`).
+    x : torch.Tensor [shape=(B, 1, T, F)]
+
+    Returns
+    -------
+    y : torch.Tensor [shape=(B, C, T')]
+    """
+    from genrecls.models.lowrank import LowRankConv2d
+
+    if branch.training or torch.is_grad_enabled() or _has_hooks(branch):
+        return branch(x).amax(dim=3)
+    conv, bn = branch.conv, branch.bn
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # [C]
+    shift = bn.bias - bn.running_mean * scale
+    positive = (scale >= 0)[:, None]  # [C, 1]
+    out = []
+    for chunk in torch.split(x, _FUSED_CHUNK):
+        if isinstance(conv, LowRankConv2d):
+            lo, hi = _low_rank_min_max(conv, branch.pad(chunk))
+        else:
+            lo, hi = torch.aminmax(conv(branch.pad(chunk)), dim=3)  # [b, C, T']
+        out.append(torch.relu(torch.where(positive, hi, lo)) * scale[:, None] + shift[:, None])
+    return torch.cat(out)
+
+
+#: Frames per block of the low-rank mix, so each block's map stays in the CPU cache.
+_MIX_FRAMES = 16
+
+
+def _low_rank_min_max(conv, padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Min and max over frequency of a :class:`LowRankConv2d`'s output, block by block.
+
+    Returns two ``[b, C, T']`` tensors (the 1 × 1 mix bias included).
+    """
+    basis = conv.basis(padded)  # [b, r, T', F']
+    b, r, t, f = basis.shape
+    mix = conv.mix.weight.view(-1, r)  # [C, r]
+    lo = basis.new_empty(b, len(mix), t)
+    hi = basis.new_empty(b, len(mix), t)
+    for i in range(b):
+        for s in range(0, t, _MIX_FRAMES):
+            block = basis[i, :, s : s + _MIX_FRAMES].reshape(r, -1)  # [r, frames * F']
+            z = torch.mm(mix, block).view(len(mix), -1, f)  # [C, frames, F']
+            torch.aminmax(
+                z, dim=2, out=(lo[i, :, s : s + _MIX_FRAMES], hi[i, :, s : s + _MIX_FRAMES])
+            )
+    bias = conv.mix.bias[:, None]
+    return lo + bias, hi + bias
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return any(
+        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in module.modules()
     )
 
 
@@ -262,6 +345,11 @@ class Musicnn(nn.Module):
         Width of the penultimate dense layer (200).
     dropout : float in [0, 1)
         Dropout rate before each dense layer (0.5; active only in training mode).
+    timbral_rank, temporal_rank : int or None
+        Build the timbral / temporal front-end convolutions as low-rank
+        :class:`~genrecls.models.lowrank.LowRankConv2d` with this many basis filters
+        (weights come from :func:`genrecls.models.lowrank.factorize_conv`); None = the
+        original full convolutions.
 
     Notes
     -----
@@ -289,6 +377,8 @@ class Musicnn(nn.Module):
         midend_filters: int = 64,
         backend_units: int = 200,
         dropout: float = 0.5,
+        timbral_rank: int | None = None,
+        temporal_rank: int | None = None,
     ) -> None:
         super().__init__()
         n_mels = _valid_positive_int(n_mels, "n_mels")
@@ -310,12 +400,13 @@ class Musicnn(nn.Module):
         # input
         self.input_bn = _batch_norm_2d(1)
         # front-end: timbral (time pad 3/3, 'valid' over mel), temporal ('same' over time)
-        self.timbral_f74 = _frontend_branch(timbral_filters, (7, int(0.4 * n_mels)), 3, 3)
-        self.timbral_f77 = _frontend_branch(timbral_filters, (7, int(0.7 * n_mels)), 3, 3)
+        tr, sr_ = timbral_rank, temporal_rank
+        self.timbral_f74 = _frontend_branch(timbral_filters, (7, int(0.4 * n_mels)), 3, 3, tr)
+        self.timbral_f77 = _frontend_branch(timbral_filters, (7, int(0.7 * n_mels)), 3, 3, tr)
         # TF 'same' puts the odd extra padding frame after: (k - 1) // 2 before, k // 2 after
-        self.temporal_s1 = _frontend_branch(temporal_filters, (128, 1), 63, 64)
-        self.temporal_s2 = _frontend_branch(temporal_filters, (64, 1), 31, 32)
-        self.temporal_s3 = _frontend_branch(temporal_filters, (32, 1), 15, 16)
+        self.temporal_s1 = _frontend_branch(temporal_filters, (128, 1), 63, 64, sr_)
+        self.temporal_s2 = _frontend_branch(temporal_filters, (64, 1), 31, 32, sr_)
+        self.temporal_s3 = _frontend_branch(temporal_filters, (32, 1), 15, 16, sr_)
         frontend_channels = 2 * timbral_filters + 3 * temporal_filters
         # mid-end
         self.midend1 = _midend_layer(frontend_channels, midend_filters)
@@ -366,11 +457,11 @@ class Musicnn(nn.Module):
             )
         x = self.input_bn(x.unsqueeze(1))  # [B, 1, T, 96]
         # front-end: each branch [B, C, T, F'] → max over frequency → [B, C, T]
-        f74 = self.timbral_f74(x).amax(dim=3)  # [B, 204, T]  (map [B, 204, T, 59])
-        f77 = self.timbral_f77(x).amax(dim=3)  # [B, 204, T]  (map [B, 204, T, 30])
-        s1 = self.temporal_s1(x).amax(dim=3)  # [B, 51, T]    (map [B, 51, T, 96])
-        s2 = self.temporal_s2(x).amax(dim=3)  # [B, 51, T]
-        s3 = self.temporal_s3(x).amax(dim=3)  # [B, 51, T]
+        f74 = _frequency_max(self.timbral_f74, x)  # [B, 204, T]  (map [B, 204, T, 59])
+        f77 = _frequency_max(self.timbral_f77, x)  # [B, 204, T]  (map [B, 204, T, 30])
+        s1 = _frequency_max(self.temporal_s1, x)  # [B, 51, T]    (map [B, 51, T, 96])
+        s2 = _frequency_max(self.temporal_s2, x)  # [B, 51, T]
+        s3 = _frequency_max(self.temporal_s3, x)  # [B, 51, T]
         frontend = torch.cat([f74, f77, s1, s2, s3], dim=1)  # [B, 561, T]
         # mid-end: residual Conv1d stack
         c1 = self.midend1(frontend)  # [B, 64, T]

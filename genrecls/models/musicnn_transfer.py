@@ -40,6 +40,9 @@ class MusicnnClassifier(nn.Module):
         Dropout before the head (training only).
     freeze_backbone : bool
         Keep the backbone in eval mode and without gradients for its weights.
+    timbral_rank, temporal_rank : int or None
+        Low-rank front-end (see :class:`~genrecls.models.musicnn.Musicnn`); the fast
+        variant of the bundled model is built by :mod:`genrecls.compress`.
 
     Notes
     -----
@@ -57,6 +60,8 @@ class MusicnnClassifier(nn.Module):
         feature: Feature = "pooled",
         dropout: float = 0.0,
         freeze_backbone: bool = True,
+        timbral_rank: int | None = None,
+        temporal_rank: int | None = None,
     ) -> None:
         super().__init__()
         if feature not in ("pooled", "embedding"):
@@ -65,7 +70,9 @@ class MusicnnClassifier(nn.Module):
             raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
         self.feature = feature
         self.freeze_backbone = freeze_backbone
-        self.backbone = Musicnn(n_mels=n_mels, n_tags=50)
+        self.backbone = Musicnn(
+            n_mels=n_mels, n_tags=50, timbral_rank=timbral_rank, temporal_rank=temporal_rank
+        )
         in_dim = 1506 if feature == "pooled" else 200
         self.register_buffer("feature_mean", torch.zeros(in_dim))
         self.register_buffer("feature_scale", torch.ones(in_dim))
