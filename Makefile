@@ -50,6 +50,7 @@ test: system-test lint
 model: system-model $(VENV)/.stamp-runtime
 	$(PY) scripts/feature_baseline.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls compress
 
 # Distil the fast student (models/genre_model_student.pt) from the bundled model; after make model.
 student: system-model $(VENV)/.stamp-runtime

@@ -17,6 +17,10 @@ BUNDLED_MODEL_FILE = "genre_model.pt"
 #: The distilled student (``python -m genrecls distill``): faster, less accurate.
 BUNDLED_STUDENT_FILE = "genre_model_student.pt"
 
+#: The bundled model with a low-rank front-end (``python -m genrecls compress``): same
+#: verdicts, less arithmetic; the app's default when present.
+BUNDLED_FAST_FILE = "genre_model_fast.pt"
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -51,8 +55,15 @@ def bundled_model_path() -> Path:
 
 
 def available_models() -> list[ModelEntry]:
-    """List the bundled model, its distilled student and the user models (newest first)."""
+    """List the bundled models and the user models (newest first).
+
+    The fast low-rank variant comes first (the default) when it exists, then the bundled
+    model it was made from, the distilled student and the user models.
+    """
     entries = []
+    fast = bundled_models_dir() / BUNDLED_FAST_FILE
+    if fast.is_file():
+        entries.append(ModelEntry("genre_model_fast", fast, True, fast.stat().st_mtime))
     bundled = bundled_model_path()
     if bundled.is_file():
         entries.append(ModelEntry("genre_model", bundled, True, bundled.stat().st_mtime))

@@ -74,12 +74,21 @@ st.caption(
 if "feature_baseline" in card:
     st.subheader("The leakage gap")
     st.markdown(card["feature_baseline"]["text"])
+if "rendered_midi" in card and "domain_gap" in card["rendered_midi"]:
+    st.subheader("Rendered MIDI: how far from real recordings?")
+    st.markdown(card["rendered_midi"]["domain_gap"]["text"])
 if "saliency" in card:
     st.subheader("Can the Grad-CAM maps be trusted?")
     st.markdown(card["saliency"]["text"])
 if "timing" in card:
     st.subheader("Speed")
     st.markdown(card["timing"]["text"])
+    fast_card = bundled_models_dir() / "fast_model_card.json"
+    if fast_card.is_file():
+        st.markdown(
+            "**The default on the Classify page, `genre_model_fast`**, is this model with "
+            "low-rank front-end convolutions: " + load_card(fast_card)["text"]
+        )
 
 st.subheader("Known limits")
 st.markdown("\n".join(f"- {x}" for x in card["limits"]))

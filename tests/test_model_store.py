@@ -12,8 +12,13 @@ def test_user_models_are_listed_after_the_bundled_one(tmp_path, monkeypatch, tin
     entries = model_store.available_models()
     names = [e.name for e in entries]
     assert "mine" in names and "notes" not in names
-    if model_store.bundled_model_path().is_file():
-        assert entries[0].bundled and names[0] == "genre_model"
+    bundled = [
+        n
+        for n in ("genre_model_fast", "genre_model", "genre_model_student")
+        if (bundled_models_dir() / f"{n}.pt").is_file()
+    ]
+    assert names[: len(bundled)] == bundled  # the fast variant first: the default
+    assert all(e.bundled for e in entries[: len(bundled)])
     assert not next(e for e in entries if e.name == "mine").bundled
 
 
