@@ -311,10 +311,11 @@ def _resolve_limits(max_duration: float | None, max_bytes: int | None) -> tuple[
 
 def _too_large(label: str, size: int | None, max_bytes: int) -> InputTooLargeError:
     """The error for an input over the limit; ``size=None`` when only "more than" is known."""
-    what = f"is {_format_bytes(size)}" if size is not None else "is larger than the limit"
-    return InputTooLargeError(
-        f"{label[0].upper()}{label[1:]} {what}; the limit is {_format_bytes(max_bytes)}."
-    )
+    shown, limit = _format_bytes(size) if size is not None else None, _format_bytes(max_bytes)
+    if shown == limit:  # just over the limit: "200.0 MB; the limit is 200.0 MB" says nothing
+        shown, limit = f"{size:,} bytes", f"{max_bytes:,} bytes"
+    what = f"is {shown}" if size is not None else "is larger than the limit"
+    return InputTooLargeError(f"{label[0].upper()}{label[1:]} {what}; the limit is {limit}.")
 
 
 def _label(name: str | None) -> str:

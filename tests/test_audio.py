@@ -694,3 +694,12 @@ def test_supported_extensions() -> None:
         assert ext in SUPPORTED_EXTENSIONS
     assert set(FFMPEG_ONLY_EXTENSIONS) <= set(SUPPORTED_EXTENSIONS)
     assert all(e == e.lower() and not e.startswith(".") for e in SUPPORTED_EXTENSIONS)
+
+
+def test_too_large_message_distinguishes_sizes_just_over_the_limit():
+    from genrecls.audio import _too_large
+
+    limit = 200 * 1024 * 1024
+    message = str(_too_large("the upload", limit + 10, limit))
+    assert "209,715,210 bytes" in message and "209,715,200 bytes" in message
+    assert "300.0 MB" in str(_too_large("the upload", 300 * 1024 * 1024, limit))
