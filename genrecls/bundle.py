@@ -42,6 +42,9 @@ from genrecls.predict import aggregate_geometric
 #: Regularisation strengths tried for the linear probe (chosen by grouped CV).
 PROBE_C = (0.003, 0.01, 0.03, 0.1)
 
+#: Per-segment loss weights of rendered MIDI (real audio: 1) tried by grouped CV.
+MIDI_WEIGHTS = (0.1, 0.3, 1.0)
+
 
 # ----------------------------------------------------------------------------- features
 
@@ -153,6 +156,110 @@ def role_datasets(
     return train, test
 
 
+def midi_training_data(
+    *, config: FeatureConfig, cache_dir: Path, drums_per_genre: int = 40, seed: int = 0
+) -> SegmentDataset | None:
+    """Segments of the shared MIDI rendered to audio (:mod:`genrecls.midi`), training only.
+
+    Every full song (``freemidi_ums``: classical, country, hiphop, pop, rock) gives two
+    30 s excerpts; drum grooves of at least 8 s add drums-only excerpts, at most
+    ``drums_per_genre`` files per genre drawn at random (``seed``) so that the 168 rock
+    grooves do not swamp the rest.
+
+    Parameters
+    ----------
+    config : FeatureConfig
+        Front end.
+    cache_dir : pathlib.Path
+        Cache root: renders under ``midi/``, segments under ``segments/``.
+    drums_per_genre : int >= 0
+        Most drum files per genre.
+    seed : int
+        Seed of the drum file draw.
+
+    Returns
+    -------
+    data : SegmentDataset or None
+        None (with the reason printed) when FluidSynth, a soundfont or the MIDI folder is
+        missing.
+    """
+    from genrecls.exceptions import DataError
+    from genrecls.midi import index_midi, render_tracks
+
+    try:
+        files = index_midi(kinds=("song", "beat"), min_seconds=8.0)
+        songs = [f for f in files if f.kind == "song"]
+        rng = np.random.default_rng(seed)
+        drums = []
+        for genre in GENRES:
+            beats = [f for f in files if f.kind == "beat" and f.genre == genre]
+            take = rng.permutation(len(beats))[:drums_per_genre]
+            drums += [beats[i] for i in sorted(take)]
+        tracks = render_tracks(songs + drums, cache_dir=cache_dir / "midi", sr=config.sr)
+    except DataError as exc:
+        print(f"rendered MIDI skipped: {exc}")
+        return None
+    data = build_segment_dataset(
+        tracks, config=config, cache_dir=cache_dir / "segments", max_seconds=30.0
+    )
+    print(
+        f"rendered MIDI: {len(tracks)} excerpts of {len(songs) + len(drums)} files, "
+        f"{len(data)} segments"
+    )
+    return data
+
+
+def cached_result(folder: Path, key: str, compute: Callable[[], dict]) -> dict:
+    """Return ``compute()``, cached on disk under ``folder/<key>.npz``.
+
+    Array values are stored as arrays, everything else as JSON; an entry that cannot be
+    read is recomputed. Used so that re-running ``make model`` after adding one candidate
+    does not redo the others' cross-validation.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Cache folder (created).
+    key : str
+        Names the result; build it from a hash of everything the result depends on.
+    compute : callable
+        Returns a dict of arrays and JSON-serialisable values.
+
+    Returns
+    -------
+    result : dict
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                out = json.loads(str(f["__json__"]))
+                out.update({k: f[k] for k in f.files if k != "__json__"})
+            return out
+        except (OSError, ValueError, KeyError):
+            pass
+    result = compute()
+    arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+    rest = {k: v for k, v in result.items() if k not in arrays}
+    tmp = folder / f".{key}.tmp.npz"
+    np.savez(tmp, __json__=json.dumps(rest), **arrays)
+    tmp.replace(path)
+    return result
+
+
+def digest(*parts) -> str:
+    """A short hash of arrays and values (the key of a cached result)."""
+    h = hashlib.sha1()
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            h.update(str((p.shape, p.dtype)).encode())
+            h.update(np.ascontiguousarray(p).view(np.uint8))
+        else:
+            h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
 # ---------------------------------------------------------------------------- evaluation
 
 
@@ -202,11 +309,16 @@ def collapse_stats(pred: np.ndarray, *, labels: Sequence[str]) -> dict:
 # ----------------------------------------------------------------------- linear probe
 
 
-def fit_probe(F: np.ndarray, y: np.ndarray, *, C: float, seed: int = 0):
-    """Fit standardisation + multinomial logistic regression (class-balanced)."""
+def fit_probe(
+    F: np.ndarray, y: np.ndarray, *, C: float, seed: int = 0, weight: np.ndarray | None = None
+):
+    """Fit standardisation + multinomial logistic regression (class-balanced).
+
+    ``weight`` multiplies the per-sample loss (rendered MIDI gets less than real audio).
+    """
     scaler = StandardScaler().fit(F)
     clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed)
-    clf.fit(scaler.transform(F), y)
+    clf.fit(scaler.transform(F), y, sample_weight=weight)
     return scaler, clf
 
 
@@ -290,6 +402,7 @@ def main(
     cache_dir: Path = Path(".cache"),
     augment_probe: bool = True,
     with_cnn: bool = True,
+    with_midi: bool = True,
 ) -> int:
     """Build the bundled model and its card; see the module docstring."""
     from genrecls.data import index_shared_data, summary_table
@@ -311,44 +424,99 @@ def main(
     y_test_tracks = np.array([GENRES.index(t.label) for t in test.tracks])
     candidates: dict[str, dict] = {}
 
+    # --- rendered MIDI: extra training audio, never tested on ---------------------------
+    midi = midi_training_data(config=config, cache_dir=cache_dir) if with_midi else None
+    f_midi = None
+    if midi is not None and len(midi):
+        f_midi = backbone_outputs(midi, cache_dir=cache_dir / "features")
+
     # --- candidate: musicnn linear probe (features x C x augmentation, chosen by CV) ---
     originals = train.subset(train.is_original)
     f_orig = backbone_outputs(originals, cache_dir=cache_dir / "features")
     f_all = backbone_outputs(train, cache_dir=cache_dir / "features") if augment_probe else None
+    n_splits = 3 if quick else 5
     best = None
-    settings = [(f, C, False) for f in ("pooled", "embedding") for C in PROBE_C]
-    if augment_probe:
-        settings += [("pooled", C, True) for C in PROBE_C]
-    for feature, C, augmented in settings[:3] if quick else settings:
-        data, feats = (train, f_all) if augmented else (originals, f_orig)
 
-        def fit_predict(tr, va, feats=feats, data=data, feature=feature, C=C):
-            scaler, clf = fit_probe(feats[feature][tr], data.y[tr], C=C)
+    def run_setting(feature: str, C: float, augmented: bool, midi_weight: float) -> None:
+        nonlocal best
+        data, feats = (train, f_all) if augmented else (originals, f_orig)
+        extra = (f_midi[feature], midi.y) if midi_weight else None
+
+        def fit_predict(tr, va):
+            F, y, w = feats[feature][tr], data.y[tr], None
+            if extra is not None:
+                F, y = np.concatenate([F, extra[0]]), np.concatenate([y, extra[1]])
+                w = np.concatenate([np.ones(len(tr)), np.full(len(extra[1]), midi_weight)])
+            scaler, clf = fit_probe(F, y, C=C, weight=w)
             return probe_logits(scaler, clf, feats[feature][va], n_classes=n_classes)
 
-        cv = cross_validate(fit_predict, data, n_splits=3 if quick else 5)
+        key = digest(
+            "probe-cv-1",
+            feature,
+            C,
+            midi_weight,
+            n_splits,
+            feats[feature],
+            data.y,
+            data.track_index,
+            data.variants,
+            *(extra or ()),
+        )
+        cv = cached_result(
+            cache_dir / "results", key, lambda: cross_validate(fit_predict, data, n_splits=n_splits)
+        )
         tag = f"{feature}, C={C}" + (", pitch-shift augmented" if augmented else "")
+        tag += f", + rendered MIDI (weight {midi_weight})" if midi_weight else ""
         probe_cv[tag] = {"mean": cv["mean"], "std": cv["std"]}
         print(
             f"musicnn probe {tag}: CV top1 {cv['mean']['top1']:.3f} ± {cv['std']['top1']:.3f}"
-            f", balanced {cv['mean']['balanced_accuracy']:.3f}"
+            f", balanced {cv['mean']['balanced_accuracy']:.3f}",
+            flush=True,
         )
-        if best is None or cv["mean"]["balanced_accuracy"] > best[3]["mean"]["balanced_accuracy"]:
-            best = (feature, C, augmented, cv, data, feats)
-    feature, C, augmented, cv, probe_data, probe_feats = best
-    scaler, clf = fit_probe(probe_feats[feature], probe_data.y, C=C)
+        if best is None or cv["mean"]["balanced_accuracy"] > best[4]["mean"]["balanced_accuracy"]:
+            best = (feature, C, augmented, midi_weight, cv, data, feats)
+
+    settings = [(f, C, False, 0.0) for f in ("pooled", "embedding") for C in PROBE_C]
+    if augment_probe:
+        settings += [("pooled", C, True, 0.0) for C in PROBE_C]
+    for setting in settings[:3] if quick else settings:
+        run_setting(*setting)
+    if f_midi is not None:  # how much rendered MIDI helps, at the best real-data setting
+        feature, C, augmented = best[:3]
+        for midi_weight in MIDI_WEIGHTS[:1] if quick else MIDI_WEIGHTS:
+            run_setting(feature, C, augmented, midi_weight)
+    feature, C, augmented, midi_weight, cv, probe_data, probe_feats = best
+    F, y, w = probe_feats[feature], probe_data.y, None
+    if midi_weight:
+        F, y = np.concatenate([F, f_midi[feature]]), np.concatenate([y, midi.y])
+        w = np.concatenate([np.ones(len(probe_data)), np.full(len(midi), midi_weight)])
+    scaler, clf = fit_probe(F, y, C=C, weight=w)
     test_logits = probe_logits(scaler, clf, f_test[feature], n_classes=n_classes)
     candidates["musicnn_probe"] = {
         "description": f"musicnn (MSD) frozen + linear head on {feature} features, C={C}"
-        + (", trained on originals and ±2 semitone pitch shifts" if augmented else ""),
+        + (", trained on originals and ±2 semitone pitch shifts" if augmented else "")
+        + (f", plus rendered MIDI at weight {midi_weight}" if midi_weight else ""),
         "cv": {"mean": cv["mean"], "std": cv["std"]},
         "_cv_full": cv,
         "_test_logits": test_logits,
     }
+    domain_gap = None
+    if f_midi is not None:
+        domain_gap = midi_domain_gap(
+            f_midi["pooled"],
+            midi,
+            f_orig["pooled"],
+            originals,
+            C=C,
+            cache_dir=cache_dir,
+            n_splits=n_splits,
+        )
 
     # --- candidate: compact CNN from scratch (Choi et al., 2016) ------------------------
     if with_cnn:
-        cnn_cv, cnn_test_logits = compact_cnn_candidate(originals, test, quick=quick)
+        cnn_cv, cnn_test_logits = compact_cnn_candidate(
+            originals, test, quick=quick, cache_dir=cache_dir
+        )
         candidates["compact_cnn"] = {
             "description": "CompactCNN from scratch on log-mel (Choi et al., 2016), "
             "SpecAugment + mixup, 25 epochs on the original training segments",
@@ -449,6 +617,7 @@ def main(
         environment=report["environment"],
         n_train_segments=int(train.is_original.sum()),
         n_test_segments=len(test),
+        midi_summary=midi_summary(midi, domain_gap) if midi is not None else None,
     )
     write_json_atomic(out_dir / "model_card.json", card)
     (out_dir / "model_card.md").write_text(render_markdown(card))
@@ -522,10 +691,99 @@ def fit_track_temperature(
     return float(np.exp(res.x))
 
 
+def midi_domain_gap(
+    f_midi: np.ndarray,
+    midi: SegmentDataset,
+    f_real: np.ndarray,
+    real: SegmentDataset,
+    *,
+    C: float,
+    cache_dir: Path,
+    n_splits: int = 5,
+) -> dict:
+    """Measure the gap between rendered MIDI and real recordings with the musicnn probe.
+
+    Only the full rendered songs (five genres: classical, country, hiphop, pop, rock) and
+    the real training tracks of those genres take part. Four track-level accuracies of
+    the same linear probe on the same pooled musicnn features:
+
+    - MIDI → MIDI: grouped k-fold CV within the rendered songs;
+    - real → real: grouped k-fold CV within the real tracks;
+    - MIDI → real: trained on every rendered song, tested on every real track;
+    - real → MIDI: trained on every real track, tested on every rendered song.
+
+    The gap is what a model trained on one domain loses on the other.
+
+    Returns
+    -------
+    gap : dict
+        The four scores (see :func:`score`), the genres and counts, and a text.
+    """
+    songs = midi.subset(
+        np.array([midi.tracks[t].source == "midi_freemidi_ums" for t in midi.track_index], bool)
+    )
+    f_songs = f_midi[
+        np.array([midi.tracks[t].source == "midi_freemidi_ums" for t in midi.track_index], bool)
+    ]
+    genres = sorted({GENRES[i] for i in np.unique(songs.y)})
+    keep = np.isin(real.y, [GENRES.index(g) for g in genres])
+    real_s, f_real_s = real.subset(keep), f_real[keep]
+    n_classes = len(GENRES)
+
+    def cv_within(data, F):
+        def fit_predict(tr, va):
+            scaler, clf = fit_probe(F[tr], data.y[tr], C=C)
+            return probe_logits(scaler, clf, F[va], n_classes=n_classes)
+
+        return cross_validate(fit_predict, data, n_splits=n_splits)
+
+    def across(train_data, F_train, test_data, F_test):
+        scaler, clf = fit_probe(F_train, train_data.y, C=C)
+        logits = probe_logits(scaler, clf, F_test, n_classes=n_classes)
+        t, p = track_probabilities(softmax(logits), test_data.track_index)
+        y = np.array([GENRES.index(test_data.tracks[i].label) for i in t])
+        return {"scores": score(y, p)}
+
+    folder = cache_dir / "results"
+    key = digest("midi-gap-1", C, n_splits, f_songs, songs.y, f_real_s, real_s.y)
+    res = {
+        "midi_to_midi": cached_result(folder, key + "mm", lambda: cv_within(songs, f_songs))[
+            "mean"
+        ],
+        "real_to_real": cached_result(folder, key + "rr", lambda: cv_within(real_s, f_real_s))[
+            "mean"
+        ],
+        "midi_to_real": cached_result(
+            folder, key + "mr", lambda: across(songs, f_songs, real_s, f_real_s)
+        )["scores"],
+        "real_to_midi": cached_result(
+            folder, key + "rm", lambda: across(real_s, f_real_s, songs, f_songs)
+        )["scores"],
+    }
+    n_songs = len({songs.tracks[t].group for t in np.unique(songs.track_index)})
+    n_real = len(np.unique(real_s.track_index))
+    pct = {k: 100 * v["top1"] for k, v in res.items()}
+    text = (
+        f"Rendered full MIDI songs ({n_songs} songs, {len(np.unique(songs.track_index))} "
+        f"excerpts of {', '.join(genres)}) against the {n_real} real training tracks of the "
+        f"same genres, same musicnn linear probe (C={C}), track-level top-1 over these "
+        f"{len(genres)} genres: trained and tested on MIDI (grouped CV) "
+        f"**{pct['midi_to_midi']:.1f}%**, on real audio (grouped CV) "
+        f"**{pct['real_to_real']:.1f}%**; trained on MIDI and tested on real audio "
+        f"**{pct['midi_to_real']:.1f}%**, trained on real and tested on MIDI "
+        f"**{pct['real_to_midi']:.1f}%**. The drop from within-domain to cross-domain is "
+        "the domain gap: rendered MIDI is a different kind of audio, so it enters the "
+        "training data only at a weight chosen by cross-validation on real tracks."
+    )
+    return {"genres": genres, "n_midi_songs": n_songs, "n_real_tracks": n_real, **res, "text": text}
+
+
 def compact_cnn_candidate(
-    train: SegmentDataset, test: SegmentDataset, *, quick: bool
+    train: SegmentDataset, test: SegmentDataset, *, quick: bool, cache_dir: Path
 ) -> tuple[dict, np.ndarray]:
-    """Grouped CV and test logits of a CompactCNN trained from scratch."""
+    """Grouped CV and test logits of a CompactCNN trained from scratch (cached)."""
+    import dataclasses
+
     from genrecls.models.cnn import CompactCNN
     from genrecls.train import TrainConfig, Trainer, predict_logits
 
@@ -547,11 +805,22 @@ def compact_cnn_candidate(
         trainer.fit((train.X[tr], train.y[tr]))
         return predict_logits(trainer.model, train.X[va])
 
-    cv = cross_validate(fit_predict, train, n_splits=3 if quick else 5)
-    print(f"compact cnn: CV top1 {cv['mean']['top1']:.3f} ± {cv['std']['top1']:.3f}")
-    trainer = make_trainer()
-    trainer.fit((train.X, train.y))
-    return {"mean": cv["mean"], "std": cv["std"]}, predict_logits(trainer.model, test.X)
+    def run() -> dict:
+        cv = cross_validate(fit_predict, train, n_splits=3 if quick else 5)
+        trainer = make_trainer()
+        trainer.fit((train.X, train.y))
+        return {
+            "mean": cv["mean"],
+            "std": cv["std"],
+            "test_logits": predict_logits(trainer.model, test.X),
+        }
+
+    key = digest(
+        "cnn-1", dataclasses.asdict(config), quick, train.X, train.y, train.track_index, test.X
+    )
+    result = cached_result(cache_dir / "results", key, run)
+    print(f"compact cnn: CV top1 {result['mean']['top1']:.3f} ± {result['std']['top1']:.3f}")
+    return {"mean": result["mean"], "std": result["std"]}, result["test_logits"]
 
 
 # --------------------------------------------------------------------------- export
@@ -725,6 +994,22 @@ def saliency_checks(model_path: Path, *, steps: int = 10) -> dict:
     return {"layers": layers, "text": "\n".join(lines), "passing_layers": good}
 
 
+def midi_summary(midi: SegmentDataset, domain_gap: dict | None) -> dict:
+    """What rendered MIDI went into training, and its measured domain gap (for the card)."""
+    from collections import Counter
+
+    excerpts = Counter(
+        (midi.tracks[t].source, midi.tracks[t].label) for t in np.unique(midi.track_index)
+    )
+    table = [{"source": src, "genre": g, "excerpts": n} for (src, g), n in sorted(excerpts.items())]
+    return {
+        "command": "part of make model (genrecls.midi: FluidSynth + FluidR3_GM soundfont)",
+        "segments": len(midi),
+        "excerpts": table,
+        **({"domain_gap": domain_gap} if domain_gap else {}),
+    }
+
+
 def feature_baseline_summary(out_dir: Path) -> dict | None:
     """Summarise ``feature_baseline_report.json`` (``scripts/feature_baseline.py``) if present."""
     path = out_dir / "feature_baseline_report.json"
@@ -771,6 +1056,7 @@ def build_card(
     environment,
     n_train_segments,
     n_test_segments,
+    midi_summary=None,
 ) -> dict:
     """Assemble the JSON model card of the bundled model."""
     import datetime
@@ -844,6 +1130,7 @@ def build_card(
             },
         },
         **({"feature_baseline": feature_baseline} if feature_baseline else {}),
+        **({"rendered_midi": midi_summary} if midi_summary else {}),
         "timing": timing,
         "saliency": saliency,
         "limits": limits,

@@ -164,6 +164,13 @@ def render_markdown(card: dict) -> str:
     if "feature_baseline" in card:
         fb = card["feature_baseline"]
         out += ["## The GTZAN feature-table baseline and the leakage gap", "", fb["text"], ""]
+    if "rendered_midi" in card:
+        rm = card["rendered_midi"]
+        out += ["## Rendered MIDI and its domain gap", ""]
+        out += [f"{rm['segments']} segments of rendered MIDI ({rm['command']}):", ""]
+        out += [_table(rm["excerpts"]), ""]
+        if "domain_gap" in rm:
+            out += [rm["domain_gap"]["text"], ""]
     if "timing" in card:
         t = card["timing"]
         out += ["## Speed", "", t["text"], ""]

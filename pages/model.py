@@ -74,9 +74,15 @@ st.caption(
 if "feature_baseline" in card:
     st.subheader("The leakage gap")
     st.markdown(card["feature_baseline"]["text"])
+MIDI_REPORT = bundled_models_dir() / "midi_report.json"
 if "rendered_midi" in card and "domain_gap" in card["rendered_midi"]:
     st.subheader("Rendered MIDI: how far from real recordings?")
     st.markdown(card["rendered_midi"]["domain_gap"]["text"])
+elif MIDI_REPORT.is_file():
+    midi_report = load_card(MIDI_REPORT)
+    st.subheader("Rendered MIDI: does it help?")
+    st.markdown(midi_report["domain_gap"]["text"])
+    st.markdown(midi_report["text"] + f" (`{midi_report['command']}`)")
 if "saliency" in card:
     st.subheader("Can the Grad-CAM maps be trusted?")
     st.markdown(card["saliency"]["text"])
