@@ -46,6 +46,7 @@ from genrecls.exceptions import ParameterError
 
 __all__ = [
     "BLOCK_ARGS",
+    "FEATURES",
     "IMAGENET_FILE",
     "STAGE_ENDS",
     "EfficientNetLite0",
@@ -73,6 +74,17 @@ BLOCK_ARGS: tuple[tuple[int, int, int, int, int, int], ...] = (
 STAGE_ENDS: tuple[int, ...] = tuple(
     sum(args[0] for args in BLOCK_ARGS[: i + 1]) - 1 for i in range(len(BLOCK_ARGS))
 )
+
+#: Pooled features a genre head can read: name → (``_blocks`` index, or ``None`` for
+#: the 1280-channel head map; pooling over frequency and time; dimension). ``"head"``
+#: is the usual global average; the others concatenate mean and max, and stop the
+#: forward pass early when they read an inner block.
+FEATURES: dict[str, tuple[int | None, str, int]] = {
+    "head": (None, "mean", 1280),
+    "head_meanmax": (None, "meanmax", 2560),
+    "block15_meanmax": (15, "meanmax", 640),
+    "block10_meanmax": (10, "meanmax", 224),
+}
 
 _BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon, which the weights were trained with
 _BN_MOMENTUM = 0.01  # = 1 - TF's decay 0.99
@@ -288,6 +300,9 @@ class EfficientNetLiteGenre(nn.Module):
         genre head only. Batch-norm statistics are never updated (see :meth:`train`).
     dropout : float in [0, 1)
         Dropout before the genre head (training only).
+    feature : str
+        Key of :data:`FEATURES`: the pooled map the head reads. Fine-tuning
+        (``trainable_blocks > 0``) needs ``"head"``.
     pretrained : bool
         Load the bundled ImageNet weights (:func:`load_imagenet_trunk`). Model files
         carry every weight, so :func:`genrecls.checkpoint.load_model` builds with
@@ -295,16 +310,19 @@ class EfficientNetLiteGenre(nn.Module):
 
     Notes
     -----
-    ``forward`` returns ``{"logits": [B, n_classes], "embedding": [B, 1280]}``: the
-    embedding is the ``head_act`` map averaged over frequency and time and standardised
-    with the ``feature_mean`` / ``feature_scale`` buffers (set when a linear probe is
-    exported; 0 and 1 otherwise), and the head reads it. Grad-CAM layers, shallow to deep:
-    ``block10`` (112 ch, stride 16), ``block15`` (the expanded depthwise map of the last
-    MBConv block, 1152 ch, stride 32) and ``head`` (1280 ch, stride 32), all
-    frequency-first ``[B, C, F', T']``.
+    ``forward`` returns ``{"logits": [B, n_classes], "embedding": [B, D]}``: the
+    embedding is the pooled ``feature`` (``D`` values, 1280 for ``"head"``)
+    standardised with the ``feature_mean`` / ``feature_scale`` buffers (set when a
+    linear probe is exported; 0 and 1 otherwise), and the head reads it. Grad-CAM
+    layers, shallow to deep: ``block10`` (112 ch, stride 16), ``block15`` (the expanded
+    depthwise map of the last MBConv block, 1152 ch, stride 32) and ``head`` (1280 ch,
+    stride 32), all frequency-first ``[B, C, F', T']``; only those the ``feature``
+    depends on are offered.
 
-    Cost per 96 x 187 segment: 0.14 G multiply–accumulates at ``scale=1`` (0.4 G for a
-    224 x 224 image), 0.57 G at ``scale=2``.
+    Cost per 96 x 187 segment (:func:`genrecls.models.cnn.count_macs`): 0.14 G
+    multiply–accumulates at ``scale=1`` (0.38 G for a 224 x 224 image), 0.56 G at
+    ``scale=2``, 0.089 G with ``feature="block10_meanmax"`` (the forward pass stops after
+    block 10).
     """
 
     def __init__(
@@ -317,6 +335,7 @@ class EfficientNetLiteGenre(nn.Module):
         scale: float = 1.0,
         trainable_blocks: int = 0,
         dropout: float = 0.2,
+        feature: str = "head",
         pretrained: bool = False,
     ) -> None:
         super().__init__()
@@ -339,6 +358,11 @@ class EfficientNetLiteGenre(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ParameterError(f"dropout must be in [0, 1), got {dropout!r}")
+        if feature not in FEATURES:
+            raise ParameterError(f"feature must be one of {sorted(FEATURES)}, got {feature!r}")
+        if trainable_blocks and feature != "head":
+            raise ParameterError("fine-tuning (trainable_blocks > 0) needs feature='head'")
+        self.feature = feature
         self.n_classes = n_classes
         self.n_mels = n_mels
         self.input_mean = float(input_mean)
@@ -348,10 +372,11 @@ class EfficientNetLiteGenre(nn.Module):
         self.trunk = EfficientNetLite0(num_classes=0)
         if pretrained:
             load_imagenet_trunk(self.trunk)
-        self.register_buffer("feature_mean", torch.zeros(1280))
-        self.register_buffer("feature_scale", torch.ones(1280))
+        dim = FEATURES[feature][2]
+        self.register_buffer("feature_mean", torch.zeros(dim))
+        self.register_buffer("feature_scale", torch.ones(dim))
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(1280, n_classes)
+        self.head = nn.Linear(dim, n_classes)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
         self._freeze()
@@ -397,19 +422,26 @@ class EfficientNetLiteGenre(nn.Module):
         outputs : dict
             ``"logits"`` [shape=(B, n_classes)] and ``"embedding"`` [shape=(B, 1280)].
         """
-        fmap = self.trunk.forward_features(self.to_image(x))  # [B, 1280, F/32, T/32]
-        z = (fmap.mean(dim=(2, 3)) - self.feature_mean) / self.feature_scale  # [B, 1280]
+        z = (self.pooled_features(x) - self.feature_mean) / self.feature_scale  # [B, D]
         return {"logits": self.head(self.dropout(z)), "embedding": z}
+
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The unstandardised ``feature`` of segments ``x`` ``[B, n_mels, T]`` → ``[B, D]``."""
+        upto, pooling, _ = FEATURES[self.feature]
+        fmap = self.trunk.forward_features(self.to_image(x), upto=upto)  # [B, C, F', T']
+        mean = fmap.mean(dim=(2, 3))
+        return mean if pooling == "mean" else torch.cat([mean, fmap.amax(dim=(2, 3))], dim=1)
 
     def gradcam_layers(self) -> dict[str, nn.Module]:
         """Named layers for Grad-CAM, shallow to deep (frequency-first maps)."""
         blocks = self.trunk._blocks
-        return {
-            "block10": blocks[STAGE_ENDS[4]],
-            "block15": blocks[STAGE_ENDS[6]].act2,
-            "head": self.trunk.head_act,
-        }
+        layers = {"block10": blocks[STAGE_ENDS[4]]}
+        if self.feature != "block10_meanmax":
+            layers["block15"] = blocks[STAGE_ENDS[6]].act2
+        if self.feature.startswith("head"):
+            layers["head"] = self.trunk.head_act
+        return layers
 
     def default_gradcam_layer(self) -> str:
-        """The layer shown first: the last conv block's map (what the head reads)."""
-        return "head"
+        """The layer shown first: the deepest map, the one the head reads."""
+        return list(self.gradcam_layers())[-1]

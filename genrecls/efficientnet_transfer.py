@@ -1,0 +1,291 @@
+"""EfficientNet-Lite0 transfer learning on log-mel segments: frozen features and fine-tuning.
+
+Candidate functions for the bundled-model build (:mod:`genrecls.bundle`):
+
+- :func:`efficientnet_features`: pooled ImageNet features of every segment, computed
+  once and cached per (track, variant) block, for a linear probe;
+- :func:`export_efficientnet_probe`: a fitted scaler + logistic regression on those
+  features as an :class:`~genrecls.models.efficientnet_lite.EfficientNetLiteGenre`
+  that :func:`genrecls.checkpoint.save_model` can write;
+- :func:`finetune_efficientnet`: the last trunk blocks and a new head trained with
+  :class:`genrecls.train.Trainer` (SpecAugment, mixup), starting from a linear probe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from genrecls.data import SegmentDataset
+from genrecls.exceptions import ParameterError
+from genrecls.models.efficientnet_lite import FEATURES
+
+__all__ = [
+    "FEATURE_LAYERS",
+    "efficientnet_features",
+    "export_efficientnet_probe",
+    "finetune_efficientnet",
+    "model_arch_kwargs",
+]
+
+#: Cached feature sets (:data:`genrecls.models.efficientnet_lite.FEATURES`): name →
+#: (``_blocks`` index or ``None`` for the head map, pooling, dimension).
+FEATURE_LAYERS = FEATURES
+
+_CACHE_VERSION = 1
+
+
+def _weights_digest() -> str:
+    from genrecls.config import bundled_models_dir
+    from genrecls.models.efficientnet_lite import IMAGENET_FILE
+
+    path = bundled_models_dir() / IMAGENET_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"
+
+
+def _pooled_maps(model, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """All :data:`FEATURE_LAYERS` of segments ``x`` in one pass through the trunk."""
+    trunk = model.trunk
+    h = trunk.stem_act(trunk._bn0(trunk._conv_stem(model.to_image(x))))
+    maps = {}
+    for i, block in enumerate(trunk._blocks):
+        h = block(h)
+        maps[i] = h
+    maps[None] = trunk.head_act(trunk._bn1(trunk._conv_head(h)))
+    out = {}
+    for name, (where, pooling, _) in FEATURE_LAYERS.items():
+        m = maps[where]
+        mean = m.mean(dim=(2, 3))
+        out[name] = (
+            mean if pooling == "mean" else torch.cat([mean, m.amax(dim=(2, 3))], 1)
+        ).numpy()
+    return out
+
+
+def efficientnet_features(
+    data: SegmentDataset,
+    *,
+    cache_dir: Path,
+    layer: str = "head",
+    scale: float = 1.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Frozen ImageNet EfficientNet-Lite0 features of every segment, cached on disk.
+
+    Each (track, variant) block of segments is cached under a hash of its values, the
+    input scale and the bundled weight file (all :data:`FEATURE_LAYERS` in one file), so
+    an interrupted run resumes and another layer costs nothing more.
+
+    Parameters
+    ----------
+    data : SegmentDataset
+        musicnn log-mel segments ``[N, 96, 187]``.
+    cache_dir : pathlib.Path
+        Folder of the ``.npz`` cache files (e.g. ``.cache/features``).
+    layer : str
+        Key of :data:`FEATURE_LAYERS`: ``"head"`` (1280, what
+        :func:`export_efficientnet_probe` can export), ``"head_meanmax"`` (2560),
+        ``"block15_meanmax"`` (640), ``"block10_meanmax"`` (224).
+    scale : float >= 1
+        Input upsampling (:class:`~genrecls.models.efficientnet_lite.EfficientNetLiteGenre`).
+    batch_size : int > 0
+        Segments per forward pass.
+
+    Returns
+    -------
+    features : np.ndarray [shape=(N, D), dtype=float32]
+        In the order of ``data.X``.
+    """
+    from genrecls.models.efficientnet_lite import EfficientNetLiteGenre
+
+    if layer not in FEATURE_LAYERS:
+        raise ParameterError(f"layer must be one of {sorted(FEATURE_LAYERS)}, got {layer!r}")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"effl0_v{_CACHE_VERSION}_s{scale:g}_{_weights_digest()}"
+    keys = np.char.add(data.track_index.astype(str), np.char.add("|", data.variants.astype(str)))
+    blocks = {k: np.flatnonzero(keys == k) for k in dict.fromkeys(keys.tolist())}
+    out: np.ndarray | None = None
+    model = None
+    for idx in tqdm(blocks.values(), desc="EfficientNet-Lite0 features", unit="track"):
+        X = np.ascontiguousarray(data.X[idx])
+        digest = hashlib.sha1(X.view(np.uint8)).hexdigest()[:20]
+        path = cache_dir / f"{tag}_{digest}.npz"
+        if path.exists():
+            with np.load(path) as f:
+                block = f[layer]
+        else:
+            if model is None:
+                model = EfficientNetLiteGenre(scale=scale, pretrained=True).eval()
+            parts: dict[str, list[np.ndarray]] = {k: [] for k in FEATURE_LAYERS}
+            with torch.inference_mode():
+                for i in range(0, len(X), batch_size):
+                    for k, v in _pooled_maps(
+                        model, torch.from_numpy(X[i : i + batch_size])
+                    ).items():
+                        parts[k].append(v)
+            arrays = {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
+            tmp = cache_dir / f".{tag}_{digest}.tmp.npz"
+            np.savez(tmp, **arrays)
+            tmp.replace(path)
+            block = arrays[layer]
+        if out is None:
+            out = np.zeros((len(data), block.shape[1]), np.float32)
+        out[idx] = block
+    if out is None:  # empty dataset
+        out = np.zeros((0, FEATURE_LAYERS[layer][2]), np.float32)
+    return out
+
+
+def export_efficientnet_probe(
+    scaler, clf, *, layer: str = "head", n_classes: int = 10, scale: float = 1.0
+):
+    """Turn a scaler + logistic regression fitted on frozen features into a model.
+
+    Parameters
+    ----------
+    scaler : sklearn.preprocessing.StandardScaler
+        Fitted on :func:`efficientnet_features` ``(layer=layer)``.
+    clf : sklearn.linear_model.LogisticRegression
+        Fitted on the scaled features; classes absent from its training data get a
+        bias of -30 (as :func:`genrecls.bundle.probe_logits` scores them).
+    layer : str
+        The :data:`FEATURE_LAYERS` key the probe was fitted on.
+    n_classes : int > 0
+        Outputs of the model.
+    scale : float >= 1
+        Input upsampling the features were computed with.
+
+    Returns
+    -------
+    model : EfficientNetLiteGenre
+        ImageNet trunk, standardisation buffers and head set, in eval mode; for
+        :func:`genrecls.checkpoint.save_model` with ``architecture="efficientnet_lite"``
+        and ``arch_kwargs=model_arch_kwargs(model)``.
+    """
+    from genrecls.models.efficientnet_lite import EfficientNetLiteGenre
+
+    if layer not in FEATURE_LAYERS:
+        raise ParameterError(f"layer must be one of {sorted(FEATURE_LAYERS)}, got {layer!r}")
+    dim = FEATURE_LAYERS[layer][2]
+    if clf.coef_.shape[1] != dim:
+        raise ParameterError(
+            f"the probe has {clf.coef_.shape[1]} inputs; {layer!r} features have {dim}"
+        )
+    model = EfficientNetLiteGenre(n_classes=n_classes, scale=scale, feature=layer, pretrained=True)
+    weight = np.zeros((n_classes, dim), np.float32)
+    bias = np.full(n_classes, -30.0, np.float32)
+    weight[clf.classes_], bias[clf.classes_] = clf.coef_, clf.intercept_
+    with torch.no_grad():
+        model.feature_mean.copy_(torch.from_numpy(scaler.mean_.astype(np.float32)))
+        model.feature_scale.copy_(torch.from_numpy(scaler.scale_.astype(np.float32)))
+        model.head.weight.copy_(torch.from_numpy(weight))
+        model.head.bias.copy_(torch.from_numpy(bias))
+    return model.eval()
+
+
+def finetune_efficientnet(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    features: np.ndarray | None = None,
+    n_classes: int = 10,
+    trainable_blocks: int = 1,
+    epochs: int = 4,
+    learning_rate: float = 3e-4,
+    batch_size: int = 32,
+    probe_C: float = 0.01,
+    spec_augment: bool = True,
+    mixup_alpha: float = 0.2,
+    scale: float = 1.0,
+    seed: int = 0,
+    on_event=None,
+):
+    """Fine-tune the last blocks of the ImageNet trunk and a genre head on segments.
+
+    Linear probing, then fine-tuning (LP-FT; Kumar et al., 2022, "Fine-tuning can
+    distort pretrained features and underperform out-of-distribution", ICLR): the head
+    starts as a class-balanced logistic regression on the frozen ``"head"`` features,
+    exported with :func:`export_efficientnet_probe`; then the last ``trainable_blocks``
+    MBConv blocks, the 1x1 head conv and the genre head are trained together with
+    :class:`genrecls.train.Trainer` (AdamW, one-cycle schedule, SpecAugment, mixup).
+    Batch-norm statistics stay the ImageNet ones.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, 96, T)]
+        Training segments.
+    y : np.ndarray [shape=(n,)]
+        Their classes.
+    features : np.ndarray [shape=(n, 1280)] or None
+        Frozen ``"head"`` features of ``X`` (:func:`efficientnet_features`), for the
+        probe that initialises the head; ``None`` computes them (not cached).
+    n_classes : int > 0
+        Number of genres.
+    trainable_blocks : int in [0, 16]
+        MBConv blocks trained, counted from the last.
+    epochs, learning_rate, batch_size, spec_augment, mixup_alpha, seed
+        :class:`genrecls.train.TrainConfig` settings.
+    probe_C : float > 0
+        Inverse regularisation of the initial probe (:func:`genrecls.bundle.fit_probe`).
+    scale : float >= 1
+        Input upsampling.
+    on_event : callable or None
+        Passed to the :class:`~genrecls.train.Trainer` (progress events).
+
+    Returns
+    -------
+    model : EfficientNetLiteGenre
+        Trained, in eval mode.
+    """
+    from genrecls.bundle import fit_probe
+    from genrecls.train import TrainConfig, Trainer
+
+    X = np.asarray(X, np.float32)
+    y = np.asarray(y)
+    if features is None:
+        from genrecls.models.efficientnet_lite import EfficientNetLiteGenre
+
+        frozen = EfficientNetLiteGenre(n_classes=n_classes, scale=scale, pretrained=True).eval()
+        with torch.inference_mode():
+            features = np.concatenate(
+                [
+                    frozen.trunk(frozen.to_image(torch.from_numpy(X[i : i + 64]))).numpy()
+                    for i in range(0, len(X), 64)
+                ]
+            )
+    if len(features) != len(X):
+        raise ParameterError(f"features has {len(features)} rows for {len(X)} segments")
+    scaler, clf = fit_probe(features, y, C=probe_C, seed=seed)
+    model = export_efficientnet_probe(scaler, clf, n_classes=n_classes, scale=scale)
+    model.trainable_blocks = trainable_blocks
+    model._freeze()
+    torch.manual_seed(seed)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        spec_augment=spec_augment,
+        mixup_alpha=mixup_alpha,
+        seed=seed,
+    )
+    Trainer(model, config=config, on_event=on_event).fit((X, y.astype(np.int64)))
+    return model.eval()
+
+
+def model_arch_kwargs(model) -> dict:
+    """Constructor arguments that rebuild ``model`` for :func:`genrecls.checkpoint.save_model`."""
+    return {
+        "n_classes": model.n_classes,
+        "n_mels": model.n_mels,
+        "input_mean": model.input_mean,
+        "input_std": model.input_std,
+        "scale": model.scale,
+        "trainable_blocks": model.trainable_blocks,
+        "dropout": float(model.dropout.p),
+        "feature": model.feature,
+    }
