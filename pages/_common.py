@@ -14,6 +14,7 @@ import streamlit as st
 from genrecls.audio import SUPPORTED_EXTENSIONS, AudioClip, load_audio
 from genrecls.config import PROJECT_ROOT
 from genrecls.exceptions import AudioError
+from genrecls.playback import browser_audio
 from genrecls.synth import DEMO_CLIPS
 
 ASSETS_DIR = PROJECT_ROOT / "assets"
@@ -112,6 +113,22 @@ def decode_or_explain(clip: Clip, *, sr: int) -> AudioClip | None:
     for message in audio.warnings:
         st.warning(message)
     return audio
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _playable(digest: str, name: str, sr: int, _data: bytes, _samples) -> tuple[bytes, str]:
+    return browser_audio(_data, name=name, samples=_samples, sr=sr)
+
+
+def play(clip: Clip, audio: AudioClip) -> None:
+    """Draw an audio player for ``clip``.
+
+    Its own bytes when browsers read its format, else the decoded signal as WAV
+    (:func:`genrecls.playback.browser_audio`: browsers cannot play GTZAN's ``.au``,
+    AIFF, WMA, …).
+    """
+    data, mime = _playable(clip.digest, clip.name, audio.sr, clip.data, audio.samples)
+    st.audio(data, format=mime)
 
 
 def describe(audio: AudioClip, clip: Clip) -> str:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from genrecls.exceptions import GenreclsError
 from genrecls.model_store import available_models
-from pages._common import Clip, choose_clip, decode, decode_or_explain, describe
+from pages._common import Clip, choose_clip, decode, decode_or_explain, describe, play
 from pages._predictor import get_predictor, start_loading
 
 
@@ -99,7 +99,7 @@ with single:
         audio = decode_or_explain(clip, sr=cfg.sr)
         if audio is not None:
             st.markdown(describe(audio, clip))
-            st.audio(clip.data)
+            play(clip, audio)
             y, key = audio.samples, clip.digest
             M, prediction = classify(key, y, str(entry.path), entry.mtime)
             check = music_check(key, y, cfg.sr)
@@ -185,7 +185,7 @@ with single:
             a, b = st.columns(2)
             with a:
                 st.caption("Original")
-                st.audio(clip.data)
+                play(clip, audio)
             with b:
                 st.caption("What the model heard (only the salient regions)")
                 st.audio(

@@ -9,7 +9,7 @@ import streamlit as st
 
 from genrecls import features, plots
 from genrecls.features import DISPLAY_CONFIG, FeatureConfig
-from pages._common import choose_clip, decode_or_explain, describe
+from pages._common import choose_clip, decode_or_explain, describe, play
 
 SR = DISPLAY_CONFIG.sr
 
@@ -83,7 +83,7 @@ if audio is None:
     st.stop()
 
 st.markdown(describe(audio, clip))
-st.audio(clip.data)
+play(clip, audio)
 
 config = dataclasses.replace(
     DISPLAY_CONFIG, n_mels=n_mels, hop_length=hop_length, fmax=float(fmax), top_db=float(top_db)

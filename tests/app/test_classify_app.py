@@ -53,6 +53,31 @@ def test_classify_shows_verdict_timeline_and_gradcam():
     assert len(at.get("audio")) >= 3  # original, original again beside the resynthesis
 
 
+def test_classify_plays_an_au_upload_as_wav(monkeypatch):
+    """Browsers cannot play Sun .au (GTZAN's format): the players get the decoded WAV."""
+    import streamlit
+
+    given = []
+    real_audio = streamlit.audio
+
+    def recording_audio(data, *args, **kwargs):
+        given.append((data, kwargs.get("format")))
+        return real_audio(data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "audio", recording_audio)
+    y = 0.5 * drum_loop(sr=22050, seconds=5.0) + 0.5 * piano_melody(sr=22050, seconds=5.0)
+    buf = io.BytesIO()
+    sf.write(buf, y, 22050, format="AU", subtype="PCM_16")
+    at = _run(Clip(buf.getvalue(), "blues.00000.au"))
+    assert not at.exception
+    originals = given[:2]  # the player under the file name, and "Original" beside the resynthesis
+    assert len(given) >= 3
+    for data, fmt in originals:
+        assert fmt == "audio/wav"
+        assert data[:4] == b"RIFF"
+        assert sf.info(io.BytesIO(data)).duration == pytest.approx(5.0, abs=0.01)
+
+
 def test_classify_bad_file_shows_a_message():
     at = _run(Clip(b"PK\x03\x04 zip pretending to be audio", "song.wav"))
     assert not at.exception
