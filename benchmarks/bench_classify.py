@@ -322,7 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         help="OMP_WAIT_POLICY of the measured processes ('' = inherit)",
     )
     parser.add_argument(
-        "--models", default="student,teacher", help="which of student,teacher to benchmark"
+        "--models",
+        default="fast,student,teacher",
+        help="which of fast,student,teacher to benchmark",
+    )
+    parser.add_argument(
+        "--fast",
+        default=str(ROOT / "models" / "genre_model_fast.pt"),
+        help="the low-rank musicnn probe (python -m genrecls compress; the app's default)",
     )
     parser.add_argument("--student", default=str(ROOT / "models" / "genre_model_student.pt"))
     parser.add_argument("--teacher", default=str(ROOT / "models" / "genre_model.pt"))
@@ -348,10 +355,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.omp_wait_policy:
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # inherited by every worker
-    models = {"student": Path(args.student), "teacher": Path(args.teacher)}
+    from genrecls.model_store import available_models
+
+    entries = available_models()
+    default_model = entries[0].path.resolve() if entries else None  # the Classify default
+    models = {
+        "fast": Path(args.fast),
+        "student": Path(args.student),
+        "teacher": Path(args.teacher),
+    }
     models = {k: v for k, v in models.items() if k in args.models.split(",") and v.is_file()}
     if not models:
-        print("no model files found under models/ (run make model / python -m genrecls distill)")
+        print(
+            "no model files found under models/ "
+            "(run make model / python -m genrecls distill / python -m genrecls compress)"
+        )
         return 2
     info = machine_info()
     info["loadavg_start"] = os.getloadavg()
@@ -406,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_app:
             for mname, mpath in models.items():
                 print(f"[{time.time() - t_start:6.0f} s] app cold start ({mname})", flush=True)
-                pick = None if mname == "teacher" else mpath
+                pick = None if mpath.resolve() == default_model else mpath
                 try:
                     results["app"][mname] = app_cold_start(files["30s mp3"], model=pick)
                 except Exception as exc:  # report, do not hide, a failed browser run

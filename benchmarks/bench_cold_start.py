@@ -17,8 +17,10 @@ server answers its health check, and gives it a clip as soon as the page can tak
 It prints, per repetition and as the median [min–max], the seconds from process start
 to: the health check answering, the clip control being usable (page ready), and the
 genre verdict (``st.metric``) being visible; and from giving the clip to the verdict.
-``--model PATH`` copies a model file into a temporary user-models folder and picks it in
-the sidebar first (the default is the app's default, the bundled model).
+``--model PATH`` picks that model in the sidebar first: a bundled one (``models/*.pt``) by
+its "(bundled)" entry, any other file after copying it into a temporary user-models
+folder. Without it the app's default is used (the first bundled entry:
+``genre_model_fast`` when it exists).
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
     clip : Path or "demo"
         File to upload, or ``"demo"`` to click the first demo clip.
     model : Path or None
-        Model file to pick in the sidebar (copied into a temporary user-models folder);
-        None keeps the app's default (the bundled model).
+        Model file to pick in the sidebar (a bundled one by its "(bundled)" entry, any
+        other copied into a temporary user-models folder); None keeps the app's default.
     timeout : float > 0
         Seconds any single wait may take.
 
@@ -78,10 +80,16 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
         return {"skipped": f"{CHROMIUM} not found"}
     from playwright.sync_api import sync_playwright
 
+    from genrecls.config import bundled_models_dir
+
     port = _free_port()
     user_models = Path(tempfile.mkdtemp(prefix="bench_models_"))
-    if model is not None:
+    option = None
+    if model is not None and model.resolve().parent == bundled_models_dir().resolve():
+        option = f"{model.stem} (bundled)"  # already offered by the sidebar
+    elif model is not None:
         shutil.copy(model, user_models / model.name)
+        option = f"{model.stem} (trained here)"
     env = {**os.environ, "GENRECLS_USER_MODELS": str(user_models), "PYTHONUNBUFFERED": "1"}
     url = f"http://127.0.0.1:{port}"
     log = open(user_models / "server.log", "w")  # noqa: SIM115 - closed below
@@ -121,7 +129,7 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
                 t_page = time.time()
             if model is not None:
                 page.locator('[data-testid="stSelectbox"]').first.click()
-                page.get_by_role("option", name=f"{model.stem} (trained here)").click()
+                page.get_by_role("option", name=option).click()
                 page.wait_for_function(_IDLE)
             t_clip = time.time()
             if clip == "demo":
@@ -181,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = ("server_healthy_s", "page_ready_s", "verdict_s", "clip_to_verdict_s")
     print()
     print(
-        f"App cold start, clip: {args.clip}, model: {args.model or 'default (bundled)'}; "
+        f"App cold start, clip: {args.clip}, model: {args.model or 'the app default'}; "
         f"{args.reps} fresh starts; load average {load0[0]:.2f} → {load1[0]:.2f}. "
         "Seconds, median [min–max]:"
     )
