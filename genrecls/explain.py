@@ -14,7 +14,7 @@ import numpy as np
 from genrecls.exceptions import ParameterError
 from genrecls.features import segment_spectrogram
 from genrecls.predict import GenrePredictor, select_segments
-from genrecls.saliency import grad_cam, salient_audio, stitch_segments
+from genrecls.saliency import display_scale, grad_cam, salient_audio, stitch_segments
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,7 +27,9 @@ class TrackExplanation:
         Raw overlap-averaged Grad-CAM on the track's log-mel grid; frames of segments that
         were not analysed (long tracks) are 0.
     scale : float
-        The track's largest saliency value: the one colour scale for every segment.
+        The saliency drawn at full colour, one value for every segment of the track
+        (:func:`genrecls.saliency.display_scale`: the 99th percentile of the positive
+        cells, so a few extreme cells do not wash out the rest).
     target : int
         Index of the class explained.
     layer : str
@@ -98,7 +100,7 @@ def explain_track(
         for m, s in zip(maps, starts[keep], strict=True):
             stitched[:, s : s + m.shape[1]] = m[:, : n_frames - s]
     return TrackExplanation(
-        saliency=stitched, scale=float(stitched.max()), target=target, layer=layer
+        saliency=stitched, scale=display_scale(stitched), target=target, layer=layer
     )
 
 

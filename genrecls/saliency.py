@@ -66,6 +66,7 @@ __all__ = [
     "grad_cam",
     "grad_cam_track",
     "normalize_shared",
+    "display_scale",
     "randomization_check",
     "rank_correlation",
     "salient_audio",
@@ -433,6 +434,42 @@ def normalize_shared(maps: np.ndarray) -> tuple[np.ndarray, float]:
     if scale == 0.0:
         return np.zeros_like(maps), 0.0
     return maps / np.float32(scale), scale
+
+
+def display_scale(saliency: np.ndarray, *, percentile: float = 99.0) -> float:
+    """The saliency drawn at full colour: one value for the whole track.
+
+    Grad-CAM maps of networks that max-pool over frequency (musicnn) are peaky: a few
+    cells hold most of the evidence, and scaling by the track maximum leaves nearly
+    everything else below the visible threshold. A high ``percentile`` of the cells with
+    positive evidence is used instead; it is still a single scale for every segment of
+    the track (weak segments keep looking weak), and only the top cells saturate.
+
+    Parameters
+    ----------
+    saliency : np.ndarray
+        Non-negative stitched saliency of a track.
+    percentile : float in (0, 100]
+        Which percentile of the positive cells; 100 gives the maximum.
+
+    Returns
+    -------
+    scale : float
+        0 when no cell has positive evidence.
+
+    Examples
+    --------
+    >>> s = np.zeros(2000); s[:1000] = 1.0; s[0] = 50.0  # one extreme cell
+    >>> display_scale(s), float(s.max())
+    (1.0, 50.0)
+    """
+    if not 0 < percentile <= 100:
+        raise ParameterError(f"percentile must be in (0, 100], got {percentile!r}")
+    saliency = np.asarray(saliency, dtype=np.float32)
+    positive = saliency[saliency > 0]
+    if positive.size == 0:
+        return 0.0
+    return float(np.percentile(positive, percentile))
 
 
 def grad_cam_track(
