@@ -276,3 +276,38 @@ def test_finetune_trains_only_the_last_blocks(segments: torch.Tensor) -> None:
     for k in before:  # BN statistics never move
         if "running_" in k:
             assert torch.equal(before[k], after[k]), k
+
+
+def test_probe_candidate_chooses_by_cv_and_exports(tmp_path) -> None:
+    from genrecls.efficientnet_transfer import efficientnet_probe_candidate
+
+    rng = np.random.default_rng(0)
+    n_tracks = 6  # three genres (a two-class probe would be binary), two songs each
+    tracks = [
+        Track(path=f"/x/{i}.wav", label=GENRES[i % 3], group=f"g{i}", source="t")
+        for i in range(n_tracks)
+    ]
+    track_index = np.repeat(np.arange(n_tracks), 2)
+    X = rng.uniform(0, 1, size=(2 * n_tracks, 96, 187)).astype(np.float32)
+    X[track_index % 3 == 1, :48] += 2.0  # class 1: loud low bands
+    X[track_index % 3 == 2, 48:] += 2.0  # class 2: loud high bands
+    data = SegmentDataset(
+        X=X,
+        y=track_index % 3,
+        groups=np.array([f"g{i}" for i in track_index]),
+        track_index=track_index,
+        starts=np.zeros(len(X)),
+        variants=np.array(["original"] * len(X)),
+        labels=tuple(GENRES),
+        tracks=tracks,
+        config=FeatureConfig(),
+    )
+    out = efficientnet_probe_candidate(
+        data, data, cache_dir=tmp_path, layers=("block10_meanmax",), Cs=(0.1, 1.0), n_splits=2
+    )
+    assert set(out["settings_cv"]) == {"block10_meanmax, C=0.1", "block10_meanmax, C=1.0"}
+    assert out["layer"] == "block10_meanmax" and out["C"] in (0.1, 1.0)
+    assert out["test_logits"].shape == (len(X), len(GENRES))
+    with torch.inference_mode():
+        got = out["model"](torch.from_numpy(X))["logits"].numpy()
+    np.testing.assert_allclose(got, out["test_logits"], rtol=1e-4, atol=1e-3)
