@@ -135,6 +135,7 @@ def test_uploaded_zip_is_counted_and_a_bad_one_explained(page, app_url, tmp_path
     page.get_by_text("1 non-audio or stray file(s) skipped").wait_for(timeout=60_000)
     wait_for_app_idle(page)
     table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for(state="visible", timeout=60_000)  # drawn after the status text on a busy CPU
     assert table.is_visible()
     warnings = page.locator('[data-testid="stAlertContentWarning"]')
     assert any("only 3 songs" in warnings.nth(i).inner_text() for i in range(warnings.count()))
