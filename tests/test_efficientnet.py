@@ -303,10 +303,19 @@ def test_probe_candidate_chooses_by_cv_and_exports(tmp_path) -> None:
         config=FeatureConfig(),
     )
     out = efficientnet_probe_candidate(
-        data, data, cache_dir=tmp_path, layers=("block10_meanmax",), Cs=(0.1, 1.0), n_splits=2
+        data,
+        data,
+        cache_dir=tmp_path,
+        layers=("block10_meanmax",),
+        scales=(1.0,),
+        Cs=(0.1, 1.0),
+        n_splits=2,
     )
-    assert set(out["settings_cv"]) == {"block10_meanmax, C=0.1", "block10_meanmax, C=1.0"}
-    assert out["layer"] == "block10_meanmax" and out["C"] in (0.1, 1.0)
+    assert set(out["settings_cv"]) == {
+        "block10_meanmax, C=0.1, scale=1",
+        "block10_meanmax, C=1.0, scale=1",
+    }
+    assert out["layer"] == "block10_meanmax" and out["C"] in (0.1, 1.0) and out["scale"] == 1.0
     assert out["test_logits"].shape == (len(X), len(GENRES))
     with torch.inference_mode():
         got = out["model"](torch.from_numpy(X))["logits"].numpy()
