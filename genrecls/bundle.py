@@ -325,6 +325,8 @@ def fit_probe(
 def probe_logits(scaler, clf, F: np.ndarray, *, n_classes: int) -> np.ndarray:
     """Logits over all ``n_classes`` (classes absent from training get -inf-like scores)."""
     raw = clf.decision_function(scaler.transform(F))
+    if raw.ndim == 1:  # two classes: scikit-learn gives the log-odds of the second only
+        raw = np.stack([np.zeros_like(raw), raw], axis=1)
     out = np.full((len(F), n_classes), -30.0, dtype=np.float64)
     out[:, clf.classes_] = raw
     return out
@@ -403,6 +405,7 @@ def main(
     augment_probe: bool = True,
     with_cnn: bool = True,
     with_midi: bool = True,
+    with_efficientnet: bool = True,
 ) -> int:
     """Build the bundled model and its card; see the module docstring."""
     from genrecls.data import index_shared_data, summary_table
@@ -522,6 +525,24 @@ def main(
             "SpecAugment + mixup, 25 epochs on the original training segments",
             "cv": cnn_cv,
             "_test_logits": cnn_test_logits,
+        }
+
+    # --- candidate: EfficientNet-Lite0 ImageNet features + linear probe (Tan & Le, 2019) --
+    if with_efficientnet:
+        from genrecls.efficientnet_transfer import efficientnet_probe_candidate
+
+        eff = efficientnet_probe_candidate(
+            originals,
+            test,
+            cache_dir=cache_dir / "features",
+            scales=(1.0,) if quick else (1.0, 2.0),
+            n_splits=n_splits,
+        )
+        candidates["efficientnet_lite0_probe"] = {
+            "description": "EfficientNet-Lite0 (ImageNet, frozen) on log-mel images + linear "
+            f"head on {eff['layer']} features, C={eff['C']}, input x{eff['scale']:g}",
+            "cv": {"mean": eff["cv"]["mean"], "std": eff["cv"]["std"]},
+            "_test_logits": eff["test_logits"],
         }
 
     # --- baseline: zero-shot musicnn tags --------------------------------------------

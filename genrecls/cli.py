@@ -109,6 +109,7 @@ def _cmd_train_bundled(args: argparse.Namespace) -> int:
         augment_probe=not args.no_augment,
         with_cnn=not args.no_cnn,
         with_midi=not args.no_midi,
+        with_efficientnet=not args.no_efficientnet,
     )
 
 
@@ -177,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="skip pitch-shift augmentation")
     p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN candidate")
     p.add_argument("--no-midi", action="store_true", help="do not render the shared MIDI")
+    p.add_argument(
+        "--no-efficientnet", action="store_true", help="skip the EfficientNet-Lite0 candidate"
+    )
     p.set_defaults(func=_cmd_train_bundled)
 
     p = sub.add_parser("compress", help="build the fast low-rank variant of the bundled model")

@@ -35,3 +35,16 @@ def test_cached_result_recomputes_a_damaged_entry(tmp_path):
     (tmp_path / "k.npz").write_bytes(b"garbage")
     assert cached_result(tmp_path, "k", lambda: {"a": 2}) == {"a": 2}
     assert cached_result(tmp_path, "k", lambda: {"a": 3}) == {"a": 2}
+
+
+def test_probe_logits_with_two_training_classes():
+    from genrecls.bundle import fit_probe, probe_logits
+
+    rng = np.random.default_rng(0)
+    F = np.concatenate([rng.normal(-2, 1, (20, 4)), rng.normal(2, 1, (20, 4))])
+    y = np.array([3] * 20 + [7] * 20)
+    scaler, clf = fit_probe(F, y, C=1.0)
+    logits = probe_logits(scaler, clf, F, n_classes=10)
+    assert logits.shape == (40, 10)
+    assert (logits.argmax(1) == y).mean() > 0.9
+    assert np.all(logits[:, [0, 1, 2, 4, 5, 6, 8, 9]] == -30.0)
