@@ -854,8 +854,18 @@ def export_probe(scaler, clf, *, feature: str):
 
     model = MusicnnClassifier(n_classes=len(GENRES), feature=feature)
     model.backbone.load_state_dict(load_musicnn(which="msd").state_dict())
-    weight = np.zeros((len(GENRES), clf.coef_.shape[1]), np.float32)
-    bias = np.full(len(GENRES), -30.0, np.float32)
+    return copy_probe_into(model, scaler, clf)
+
+
+def copy_probe_into(model: torch.nn.Module, scaler, clf) -> torch.nn.Module:
+    """Write a fitted standardisation + logistic regression into a genre model.
+
+    ``model`` must have ``feature_mean`` and ``feature_scale`` buffers and a linear
+    ``head``; classes the probe never saw get a bias of -30, as :func:`probe_logits`
+    scores them. Returns ``model`` in eval mode.
+    """
+    weight = np.zeros((model.head.out_features, clf.coef_.shape[1]), np.float32)
+    bias = np.full(model.head.out_features, -30.0, np.float32)
     weight[clf.classes_], bias[clf.classes_] = clf.coef_, clf.intercept_
     with torch.no_grad():
         model.feature_mean.copy_(torch.from_numpy(scaler.mean_.astype(np.float32)))

@@ -182,16 +182,10 @@ def export_efficientnet_probe(
         raise ParameterError(
             f"the probe has {clf.coef_.shape[1]} inputs; {layer!r} features have {dim}"
         )
+    from genrecls.bundle import copy_probe_into
+
     model = EfficientNetLiteGenre(n_classes=n_classes, scale=scale, feature=layer, pretrained=True)
-    weight = np.zeros((n_classes, dim), np.float32)
-    bias = np.full(n_classes, -30.0, np.float32)
-    weight[clf.classes_], bias[clf.classes_] = clf.coef_, clf.intercept_
-    with torch.no_grad():
-        model.feature_mean.copy_(torch.from_numpy(scaler.mean_.astype(np.float32)))
-        model.feature_scale.copy_(torch.from_numpy(scaler.scale_.astype(np.float32)))
-        model.head.weight.copy_(torch.from_numpy(weight))
-        model.head.bias.copy_(torch.from_numpy(bias))
-    return model.eval()
+    return copy_probe_into(model, scaler, clf)
 
 
 def finetune_efficientnet(

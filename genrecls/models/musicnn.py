@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from genrecls.exceptions import ParameterError
+from genrecls.models.lowrank import LowRankConv2d
 
 __all__ = [
     "HOP_LENGTH",
@@ -211,8 +212,6 @@ def _frontend_branch(
 
     With ``rank`` the convolution is a :class:`~genrecls.models.lowrank.LowRankConv2d`.
     """
-    from genrecls.models.lowrank import LowRankConv2d
-
     if rank is None:
         conv = nn.Conv2d(1, filters, kernel_size=kernel)
     else:
@@ -263,8 +262,6 @@ def _frequency_max(branch: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     -------
     y : torch.Tensor [shape=(B, C, T')]
     """
-    from genrecls.models.lowrank import LowRankConv2d
-
     if branch.training or torch.is_grad_enabled() or _has_hooks(branch):
         return branch(x).amax(dim=3)
     conv, bn = branch.conv, branch.bn
