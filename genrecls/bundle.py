@@ -306,6 +306,19 @@ def collapse_stats(pred: np.ndarray, *, labels: Sequence[str]) -> dict:
     }
 
 
+def track_scores(logits: np.ndarray, data: SegmentDataset, *, temperature: float = 1.0) -> dict:
+    """Score segment logits per track as the model card does (:func:`score` + collapse).
+
+    Segment probabilities ``softmax(logits / temperature)`` are aggregated per track
+    (:func:`track_probabilities`) and compared with each track's label.
+    """
+    tracks, p = track_probabilities(softmax(logits / temperature), data.track_index)
+    y = np.array([GENRES.index(data.tracks[t].label) for t in tracks])
+    result = score(y, p)
+    result["collapse"] = collapse_stats(p.argmax(1), labels=GENRES)
+    return result
+
+
 # ----------------------------------------------------------------------- linear probe
 
 

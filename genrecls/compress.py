@@ -141,11 +141,10 @@ def main(
     command: str = "python -m genrecls compress",
 ) -> int:
     """Build the fast model and its card; see the module docstring."""
-    from genrecls.bundle import role_datasets
+    from genrecls.bundle import role_datasets, track_scores
     from genrecls.checkpoint import load_model, save_model
     from genrecls.config import bundled_models_dir
     from genrecls.data import index_shared_data
-    from genrecls.distill import _track_scores
     from genrecls.model_card import write_json_atomic
     from genrecls.models.cnn import count_macs
 
@@ -178,8 +177,8 @@ def main(
     T = teacher.temperature
     test_teacher = _logits(teacher.model, test.X)
     test_fast = _logits(fast, test.X)
-    s_teacher = _track_scores(test_teacher, test, temperature=T)
-    s_fast = _track_scores(test_fast, test, temperature=T)
+    s_teacher = track_scores(test_teacher, test, temperature=T)
+    s_fast = track_scores(test_fast, test, temperature=T)
     kept = s_fast["top1"] / s_teacher["top1"]
     print(
         f"real-song test top1: teacher {s_teacher['top1']:.3f}, fast {s_fast['top1']:.3f} "

@@ -186,17 +186,6 @@ def train_student(
     return model.eval()
 
 
-def _track_scores(logits: np.ndarray, data, *, temperature: float = 1.0) -> dict:
-    from genrecls.bundle import collapse_stats, score, track_probabilities
-    from genrecls.evaluate import softmax
-
-    tracks, p = track_probabilities(softmax(logits / temperature), data.track_index)
-    y = np.array([GENRES.index(data.tracks[t].label) for t in tracks])
-    result = score(y, p)
-    result["collapse"] = collapse_stats(p.argmax(1), labels=GENRES)
-    return result
-
-
 def agreement(student_logits: np.ndarray, teacher_logits_: np.ndarray, data) -> dict:
     """How often the student's track verdict equals the teacher's, and segment-level too."""
     from genrecls.bundle import track_probabilities
@@ -255,6 +244,7 @@ def main(
         fit_track_temperature,
         role_datasets,
         track_probabilities,
+        track_scores,
     )
     from genrecls.checkpoint import load_model, save_model
     from genrecls.data import group_holdout, group_kfold, index_shared_data
@@ -291,7 +281,7 @@ def main(
     t_logits = teacher_logits(teacher.model, f_train)
     t_test_logits = teacher_logits(teacher.model, f_test)
     P = softmax(t_logits.astype(np.float64)).astype(np.float32)
-    teacher_test = _track_scores(t_test_logits, test)
+    teacher_test = track_scores(t_test_logits, test)
     print(f"teacher real-song test top1 {teacher_test['top1']:.3f}")
 
     student_probe = make_student(config, n_classes=n_classes, n_mels=fc.n_mels, seed=0).eval()
@@ -316,7 +306,7 @@ def main(
             model = train_student(
                 train.X[tr], train.y[tr], P[tr], config=config, n_classes=n_classes, epochs=epochs
             )
-            fold_scores.append(_track_scores(predict_logits(model, train.X[va]), train.subset(va)))
+            fold_scores.append(track_scores(predict_logits(model, train.X[va]), train.subset(va)))
             print(f"CV fold {k + 1}/{cv_folds}: top1 {fold_scores[-1]['top1']:.3f}", flush=True)
         keys = ("top1", "top3", "balanced_accuracy", "macro_f1")
         cv = {
@@ -341,7 +331,7 @@ def main(
     )
     va_logits = predict_logits(holdout_model, train.X[va])
     temperature = fit_track_temperature(va_logits, train.track_index[va], train.y[va])
-    holdout = _track_scores(va_logits, train.subset(va))
+    holdout = track_scores(va_logits, train.subset(va))
     holdout["teacher_agreement"] = agreement(va_logits, t_logits[va], train.subset(va))
     print(f"holdout top1 {holdout['top1']:.3f}; temperature {temperature:.3f}", flush=True)
 
@@ -352,7 +342,7 @@ def main(
     )
     fit_seconds = time.time() - t_fit
     s_test_logits = predict_logits(model, test.X)
-    real_test = _track_scores(s_test_logits, test)
+    real_test = track_scores(s_test_logits, test)
     real_test["teacher_agreement"] = agreement(s_test_logits, t_test_logits, test)
     _, p_cal = track_probabilities(softmax(s_test_logits / temperature), test.track_index)
     from genrecls.evaluate import evaluate_predictions
