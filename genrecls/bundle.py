@@ -753,12 +753,10 @@ def midi_domain_gap(
     gap : dict
         The four scores (see :func:`score`), the genres and counts, and a text.
     """
-    songs = midi.subset(
-        np.array([midi.tracks[t].source == "midi_freemidi_ums" for t in midi.track_index], bool)
+    is_song = np.array(
+        [midi.tracks[t].source == "midi_freemidi_ums" for t in midi.track_index], bool
     )
-    f_songs = f_midi[
-        np.array([midi.tracks[t].source == "midi_freemidi_ums" for t in midi.track_index], bool)
-    ]
+    songs, f_songs = midi.subset(is_song), f_midi[is_song]
     genres = sorted({GENRES[i] for i in np.unique(songs.y)})
     keep = np.isin(real.y, [GENRES.index(g) for g in genres])
     real_s, f_real_s = real.subset(keep), f_real[keep]
