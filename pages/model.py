@@ -93,7 +93,7 @@ if "timing" in card:
     if fast_card.is_file():
         st.markdown(
             "**The default on the Classify page, `genre_model_fast`**, is this model with "
-            "low-rank front-end convolutions: " + load_card(fast_card)["text"]
+            "low-rank front-end convolutions. " + load_card(fast_card)["text"]
         )
 
 st.subheader("Known limits")
