@@ -13,7 +13,7 @@ import numpy as np
 
 from genrecls.exceptions import ParameterError
 from genrecls.features import segment_spectrogram
-from genrecls.predict import GenrePredictor, select_segments
+from genrecls.predict import GenrePredictor, TrackPrediction, select_segments
 from genrecls.saliency import display_scale, grad_cam, salient_audio, stitch_segments
 
 
@@ -73,25 +73,86 @@ def explain_track(
     Returns
     -------
     explanation : TrackExplanation
+
+    See Also
+    --------
+    classify_and_explain : the verdict and the map of its genre from one pass.
+    """
+    if not 0 <= target < len(predictor.labels):
+        raise ParameterError(f"target must be in [0, {len(predictor.labels)}), got {target}")
+    return _explain(predictor, M, target=target, layer=layer)[1]
+
+
+def classify_and_explain(
+    predictor: GenrePredictor,
+    M: np.ndarray,
+    *,
+    layer: str | None = None,
+    duration: float | None = None,
+) -> tuple[TrackPrediction, TrackExplanation]:
+    """Classify a track and explain the genre it is given, from one forward pass.
+
+    The prediction equals :meth:`GenrePredictor.predict_spectrogram`'s, and the map
+    :func:`explain_track`'s for the predicted genre (the track class does not depend on
+    the calibration temperature: dividing every logit by the same ``T > 0`` leaves the
+    arg-max of the mean log-softmax where it was). A model whose Grad-CAM needs no large
+    activations (``gradcam_pass``, see :mod:`genrecls.saliency`) is run once over all
+    analysed segments; others classify first and explain after.
+
+    Parameters
+    ----------
+    predictor : GenrePredictor
+    M : np.ndarray [shape=(n_mels, t)]
+        The track's log-mel spectrogram.
+    layer : str or None
+        Grad-CAM layer; ``None`` takes :func:`default_layer_name`.
+    duration : float or None
+        Analysed duration in seconds (see :meth:`GenrePredictor.predict_spectrogram`).
+
+    Returns
+    -------
+    prediction : TrackPrediction
+    explanation : TrackExplanation
+    """
+    if not callable(getattr(predictor.model, "gradcam_pass", None)):
+        prediction = predictor.predict_spectrogram(M, duration=duration)
+        target = int(np.argmax(prediction.probabilities))
+        return prediction, explain_track(predictor, M, target=target, layer=layer)
+    (logits, starts), explanation = _explain(predictor, M, target=None, layer=layer)
+    prediction = predictor.prediction_from_logits(
+        logits, starts=starts, n_frames=M.shape[1], duration=duration
+    )
+    return prediction, explanation
+
+
+def _explain(
+    predictor: GenrePredictor, M: np.ndarray, *, target: int | None, layer: str | None
+) -> tuple[tuple[np.ndarray, np.ndarray], TrackExplanation]:
+    """Grad-CAM of the analysed segments, stitched; also their logits and first frames.
+
+    ``target=None`` explains the track class, which needs every segment in one call.
     """
     layers = gradcam_layer_names(predictor)
     layer = layer or default_layer_name(predictor)
     if layer not in layers:
         raise ParameterError(f"unknown Grad-CAM layer {layer!r}; choose one of {layers}")
-    if not 0 <= target < len(predictor.labels):
-        raise ParameterError(f"target must be in [0, {len(predictor.labels)}), got {target}")
     cfg = predictor.feature_config
     segments, starts = segment_spectrogram(M, config=cfg)
     keep = select_segments(len(segments), max_segments=predictor.max_segments)
-    # Batched Grad-CAM, in chunks of the predictor's batch size: a large network's
-    # activations for every segment at once would take gigabytes (musicnn: ~70 MB each).
-    chunk, kept = predictor.batch_size, segments[keep]
-    maps = np.concatenate(
-        [
-            grad_cam(predictor.model, kept[i : i + chunk], layer=layer, target=target).maps
-            for i in range(0, len(kept), chunk)
-        ]
-    )
+    kept = segments[keep]
+    # Batched Grad-CAM. Through hooks, in chunks of the predictor's batch size: a large
+    # network's activations for every segment at once would take gigabytes (musicnn:
+    # ~70 MB each). A model with its own cheap pass keeps no such maps: all at once.
+    if target is None or callable(getattr(predictor.model, "gradcam_pass", None)):
+        chunk = len(kept)
+    else:
+        chunk = predictor.batch_size
+    results = [
+        grad_cam(predictor.model, kept[i : i + chunk], layer=layer, target=target)
+        for i in range(0, len(kept), chunk)
+    ]
+    maps = np.concatenate([r.maps for r in results])
+    logits = np.concatenate([r.logits for r in results])
     n_frames = M.shape[1]
     if len(keep) == len(segments):
         stitched = stitch_segments(maps, starts, n_frames=n_frames)
@@ -99,9 +160,13 @@ def explain_track(
         stitched = np.zeros((M.shape[0], n_frames), np.float32)
         for m, s in zip(maps, starts[keep], strict=True):
             stitched[:, s : s + m.shape[1]] = m[:, : n_frames - s]
-    return TrackExplanation(
-        saliency=stitched, scale=display_scale(stitched), target=target, layer=layer
+    explanation = TrackExplanation(
+        saliency=stitched,
+        scale=display_scale(stitched),
+        target=int(results[0].targets[0]),
+        layer=layer,
     )
+    return (logits, starts[keep]), explanation
 
 
 def model_heard(

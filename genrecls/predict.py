@@ -262,16 +262,57 @@ class GenrePredictor:
         -------
         prediction : TrackPrediction
         """
-        cfg = self.feature_config
-        segments, starts = segment_spectrogram(M, config=cfg)
+        segments, starts = self.analysed_segments(M)
+        return self.prediction_from_logits(
+            self.logits(segments), starts=starts, n_frames=M.shape[1], duration=duration
+        )
+
+    def analysed_segments(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The segments of a track that are classified, and their first frames.
+
+        All of them, or :attr:`max_segments` spread over a long track
+        (:func:`select_segments`).
+
+        Returns
+        -------
+        segments : np.ndarray [shape=(n, n_mels, segment_frames)]
+        starts : np.ndarray [shape=(n,)]
+        """
+        segments, starts = segment_spectrogram(M, config=self.feature_config)
         keep = select_segments(len(segments), max_segments=self.max_segments)
-        segments, starts = segments[keep], starts[keep]
-        logits = self.logits(segments)
+        return segments[keep], starts[keep]
+
+    def prediction_from_logits(
+        self,
+        logits: np.ndarray,
+        *,
+        starts: np.ndarray,
+        n_frames: int,
+        duration: float | None = None,
+    ) -> TrackPrediction:
+        """Calibrate and aggregate the logits of the analysed segments into a prediction.
+
+        Parameters
+        ----------
+        logits : np.ndarray [shape=(n, n_classes)]
+            Raw logits of the segments from :meth:`analysed_segments`.
+        starts : np.ndarray [shape=(n,)]
+            Their first frames.
+        n_frames : int
+            Frames of the track's spectrogram.
+        duration : float or None
+            Analysed duration in seconds, to clip the last segment's end.
+
+        Returns
+        -------
+        prediction : TrackPrediction
+        """
+        cfg = self.feature_config
         probs = softmax(logits / self.temperature)
         frame_s = cfg.hop_length / cfg.sr
         start_s = starts * frame_s
         end_s = start_s + cfg.segment_seconds
-        total = duration if duration is not None else M.shape[1] * frame_s
+        total = duration if duration is not None else n_frames * frame_s
         return TrackPrediction(
             labels=self.labels,
             probabilities=aggregate_geometric(probs),

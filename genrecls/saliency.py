@@ -27,6 +27,14 @@ Model conventions
 maps are laid out time-first (``[B, C, T', F']``, as musicnn's front end) says so with
 an optional ``model.gradcam_layouts()`` returning ``{name: "tf"}``.
 
+A model may also offer ``model.gradcam_pass(x, layer=...)``, a cheaper forward pass
+that computes the same map (musicnn's, see
+:meth:`genrecls.models.musicnn_transfer.MusicnnClassifier.gradcam_pass`). It returns the
+logits, the tensor to differentiate them by, and two functions: its gradient → the
+channel weights ``[B, C]``, and the weights → ``sum_c w_c A_c`` laid out
+``[B, 1, F', T']`` (or ``[B, 1, T']``). :func:`grad_cam` uses it unless asked for
+``method="hooks"``; tests hold the two equal.
+
 References
 ----------
 .. [#] Selvaraju, R. R., Cogswell, M., Das, A., Vedantam, R., Parikh, D., & Batra, D.
@@ -208,6 +216,7 @@ def grad_cam(
     *,
     layer: str,
     target: Target = None,
+    method: Literal["auto", "hooks"] = "auto",
 ) -> GradCamResult:
     """Compute Grad-CAM maps for a batch of log-mel segments.
 
@@ -233,6 +242,11 @@ def grad_cam(
         Class explained: one class for all segments, one per segment, or ``None`` for the
         class predicted for the whole track (argmax of the mean log-softmax over
         segments), so every segment explains the same decision.
+    method : {"auto", "hooks"}
+        ``"hooks"`` captures the layer's output with a forward hook and differentiates
+        through everything above it. ``"auto"`` uses the model's own
+        ``gradcam_pass(x, layer=...)`` when it has one (see the module docstring), which
+        computes the same map with less work, and hooks otherwise.
 
     Returns
     -------
@@ -266,8 +280,59 @@ def grad_cam(
     True
     """
     _check_model(model)
+    if method not in ("auto", "hooks"):
+        raise ParameterError(f"method must be 'auto' or 'hooks', got {method!r}")
     module, layout = _gradcam_layer(model, layer)
     model.eval()
+    prepare = getattr(model, "gradcam_pass", None) if method == "auto" else None
+    with torch.inference_mode(False), torch.enable_grad():
+        x = _as_segments(segments, device=_model_device(model))
+        if callable(prepare):
+            logits, source, channel_weights, weighted_sum = prepare(x, layer=layer)
+            logits = _logits({"logits": logits})
+        else:
+            logits, source, channel_weights, weighted_sum = _hooked_pass(
+                model, module, x, layer=layer, layout=layout
+            )
+        if logits.shape[0] != x.shape[0] or source.shape[0] != x.shape[0]:
+            raise ParameterError("the model must keep the batch axis of its input")
+        logits_np = logits.detach().cpu().numpy().astype(np.float32)
+        targets = _resolve_targets(target, logits_np)
+        idx = torch.as_tensor(targets, device=logits.device)
+        score = logits.gather(1, idx[:, None]).sum()
+        # Segments are independent in eval mode, so the gradient of the sum gives each
+        # segment the gradient of its own target logit.
+        (grads,) = torch.autograd.grad(score, source)
+    with torch.no_grad():
+        cam = F.relu(weighted_sum(channel_weights(grads.detach())))  # [n, 1, F', T'] / [n, 1, T']
+        n_mels, frames = x.shape[1], x.shape[2]
+        if cam.ndim == 4:
+            cam = F.interpolate(cam, size=(n_mels, frames), mode="bilinear", align_corners=False)[
+                :, 0
+            ]
+        else:
+            cam = F.interpolate(cam, size=frames, mode="linear", align_corners=False)
+            cam = cam.expand(-1, n_mels, -1)
+        maps = cam.float().cpu().numpy().copy()
+    z = logits_np - logits_np.max(axis=1, keepdims=True)
+    probabilities = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).astype(np.float32)
+    return GradCamResult(
+        maps=np.maximum(maps, 0.0).astype(np.float32),
+        logits=logits_np,
+        probabilities=probabilities,
+        targets=targets,
+        layer=layer,
+    )
+
+
+def _hooked_pass(
+    model: nn.Module, module: nn.Module, x: torch.Tensor, *, layer: str, layout: str
+) -> tuple[torch.Tensor, torch.Tensor, object, object]:
+    """Grad-CAM's forward pass through a forward hook on ``module`` (any architecture).
+
+    Returns the logits, the captured activation (the gradient source) and the two
+    functions that turn its gradient into channel weights and a weighted map.
+    """
     captured: list[torch.Tensor] = []
     owner = threading.get_ident()
 
@@ -285,58 +350,35 @@ def grad_cam(
 
     handle = module.register_forward_hook(hook)
     try:
-        with torch.inference_mode(False), torch.enable_grad():
-            x = _as_segments(segments, device=_model_device(model))
-            # The input needs a graph even when every parameter is frozen.
-            x.requires_grad_(True)
-            logits = _logits(model(x))
-            if len(captured) != 1:
-                raise ParameterError(
-                    f"layer {layer!r} ran {len(captured)} times in one forward pass; "
-                    "Grad-CAM needs a layer called exactly once"
-                )
-            activation = captured[0]
-            if logits.shape[0] != x.shape[0] or activation.shape[0] != x.shape[0]:
-                raise ParameterError("the model must keep the batch axis of its input")
-            if activation.ndim not in (3, 4):
-                raise ParameterError(
-                    f"layer {layer!r} must output (B, C, F', T') or (B, C, T'), "
-                    f"got {tuple(activation.shape)}"
-                )
-            logits_np = logits.detach().cpu().numpy().astype(np.float32)
-            targets = _resolve_targets(target, logits_np)
-            idx = torch.as_tensor(targets, device=logits.device)
-            score = logits.gather(1, idx[:, None]).sum()
-            # Segments are independent in eval mode, so the gradient of the sum gives each
-            # segment the gradient of its own target logit.
-            (grads,) = torch.autograd.grad(score, activation)
-        with torch.no_grad():
-            A, G = activation.detach(), grads.detach()
-            if A.ndim == 4 and layout == "tf":
-                A, G = A.transpose(2, 3), G.transpose(2, 3)
-            spatial = tuple(range(2, A.ndim))
-            weights = G.mean(dim=spatial, keepdim=True)  # [n, C, 1(, 1)]
-            cam = F.relu((weights * A).sum(dim=1, keepdim=True))  # [n, 1, F', T'] or [n, 1, T']
-            n_mels, frames = x.shape[1], x.shape[2]
-            if cam.ndim == 4:
-                cam = F.interpolate(
-                    cam, size=(n_mels, frames), mode="bilinear", align_corners=False
-                )[:, 0]
-            else:
-                cam = F.interpolate(cam, size=frames, mode="linear", align_corners=False)
-                cam = cam.expand(-1, n_mels, -1)
-            maps = cam.float().cpu().numpy().copy()
+        # The input needs a graph even when every parameter is frozen.
+        logits = _logits(model(x.requires_grad_(True)))
     finally:
         handle.remove()
-    z = logits_np - logits_np.max(axis=1, keepdims=True)
-    probabilities = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).astype(np.float32)
-    return GradCamResult(
-        maps=np.maximum(maps, 0.0).astype(np.float32),
-        logits=logits_np,
-        probabilities=probabilities,
-        targets=targets,
-        layer=layer,
-    )
+    if len(captured) != 1:
+        raise ParameterError(
+            f"layer {layer!r} ran {len(captured)} times in one forward pass; "
+            "Grad-CAM needs a layer called exactly once"
+        )
+    activation = captured[0]
+    if activation.ndim not in (3, 4):
+        raise ParameterError(
+            f"layer {layer!r} must output (B, C, F', T') or (B, C, T'), "
+            f"got {tuple(activation.shape)}"
+        )
+    A = activation.detach()
+    if A.ndim == 4 and layout == "tf":
+        A = A.transpose(2, 3)
+    spatial = tuple(range(2, A.ndim))
+
+    def channel_weights(G: torch.Tensor) -> torch.Tensor:
+        if G.ndim == 4 and layout == "tf":
+            G = G.transpose(2, 3)
+        return G.mean(dim=spatial)  # [n, C]
+
+    def weighted_sum(w: torch.Tensor) -> torch.Tensor:
+        return (w.reshape(*w.shape, *(1,) * len(spatial)) * A).sum(dim=1, keepdim=True)
+
+    return logits, activation, channel_weights, weighted_sum
 
 
 def stitch_segments(
@@ -649,14 +691,23 @@ def deletion_curve(
     steps: int = 20,
     baseline: Literal["mean", "min"] = "mean",
     order: Literal["saliency", "random"] = "saliency",
+    region: tuple[int, int] = (1, 1),
     seed: int = 0,
 ) -> np.ndarray:
-    """Probability of a class as the most salient cells are deleted (Samek et al., 2017).
+    """Probability of a class as the most salient regions are deleted (Samek et al., 2017).
 
-    The time–frequency cells are ranked by ``cam`` (or randomly, the control) and replaced
-    by a baseline value in ``steps`` equal increments, from none to all. A faithful map
-    makes the probability fall fast, so the area under the curve is small; compare it
-    with the random order.
+    Each segment is tiled into non-overlapping ``region`` blocks of mel bands × frames
+    (cells with ``region=(1, 1)``). The blocks are ranked by their mean ``cam`` (or
+    randomly, the control) and replaced by a baseline value in ``steps`` equal
+    increments of the number of blocks, from none to all. A faithful map makes the
+    probability fall fast, so the area under the curve is small; compare it with the
+    random order.
+
+    Deleting whole blocks rather than single cells is Samek et al.'s region perturbation
+    ("MoRF"). It matters for the comparison: the random order scattered over single cells
+    leaves a salt-and-pepper spectrogram, far from any music the model saw, which drops
+    every probability whatever the map says; deleting blocks in both orders makes the
+    control damage the input in the same way.
 
     Parameters
     ----------
@@ -675,7 +726,9 @@ def deletion_curve(
     baseline : {"mean", "min"}
         Value written into deleted cells: the mean or the minimum of ``x``.
     order : {"saliency", "random"}
-        Delete the most salient cells first, or in random order.
+        Delete the most salient blocks first, or in random order.
+    region : (int, int)
+        Block size in mel bands and frames; the last row/column of blocks may be smaller.
     seed : int
         Seed of the random order and of the tie-breaking.
 
@@ -683,7 +736,7 @@ def deletion_curve(
     -------
     curve : np.ndarray [shape=(steps + 1,), dtype=float64]
         ``curve[k]`` is the probability after deleting ``round(k / steps * N)`` of the
-        ``N`` cells; ``curve[0]`` is the unperturbed probability.
+        ``N`` blocks; ``curve[0]`` is the unperturbed probability.
 
     See Also
     --------
@@ -708,26 +761,37 @@ def deletion_curve(
         raise ParameterError(f"order must be 'saliency' or 'random', got {order!r}")
     if not np.all(np.isfinite(x_np)) or not np.all(np.isfinite(cam)):
         raise ParameterError("x and cam must be finite")
+    if (
+        len(region) != 2
+        or any(isinstance(r, bool) or not isinstance(r, int | np.integer) for r in region)
+        or min(region) < 1
+    ):
+        raise ParameterError(f"region must be two positive integers, got {region!r}")
     batch = x_np if x_np.ndim == 3 else x_np[None]
     fill = np.float32(batch.mean() if baseline == "mean" else batch.min())
+    block_of_cell = _region_ids(batch.shape, region=region)  # [n, F, T] → block index
+    n_blocks = int(block_of_cell.max()) + 1
+    block_cam = np.bincount(
+        block_of_cell.ravel(), weights=cam.reshape(batch.shape).ravel(), minlength=n_blocks
+    ) / np.bincount(block_of_cell.ravel(), minlength=n_blocks)
 
     rng = np.random.default_rng(seed)
-    flat_cam = cam.ravel()
-    tiebreak = rng.random(flat_cam.size)
+    tiebreak = rng.random(n_blocks)
     if order == "saliency":
-        ranking = np.lexsort((tiebreak, -flat_cam))  # most salient first, ties at random
+        ranking = np.lexsort((tiebreak, -block_cam))  # most salient first, ties at random
     else:
-        ranking = rng.permutation(flat_cam.size)
+        ranking = rng.permutation(n_blocks)
+    rank_of_block = np.empty(n_blocks, dtype=np.int64)
+    rank_of_block[ranking] = np.arange(n_blocks)
+    rank_of_cell = rank_of_block[block_of_cell]  # [n, F, T]
 
     model.eval()
     device = _model_device(model)
-    n_cells = flat_cam.size
     curve = np.empty(steps + 1)
     with torch.inference_mode():
         for k in range(steps + 1):
-            perturbed = batch.copy().ravel()
-            perturbed[ranking[: int(round(k / steps * n_cells))]] = fill
-            inp = torch.from_numpy(perturbed.reshape(batch.shape)).to(device)
+            perturbed = np.where(rank_of_cell < int(round(k / steps * n_blocks)), fill, batch)
+            inp = torch.from_numpy(perturbed.astype(np.float32, copy=False)).to(device)
             probs = torch.softmax(_logits(model(inp)).float(), dim=1).mean(dim=0).cpu().numpy()
             if k == 0:
                 if target is None:
@@ -736,6 +800,15 @@ def deletion_curve(
                     raise ParameterError(f"target must lie in [0, {probs.size}), got {target}")
             curve[k] = probs[int(target)]
     return curve
+
+
+def _region_ids(shape: tuple[int, int, int], *, region: tuple[int, int]) -> np.ndarray:
+    """Index of the ``region`` block each cell of ``[n, F, T]`` segments falls in."""
+    n, n_f, n_t = shape
+    rf, rt = region
+    blocks_f, blocks_t = -(-n_f // rf), -(-n_t // rt)
+    seg = np.arange(n)[:, None, None] * (blocks_f * blocks_t)
+    return seg + (np.arange(n_f) // rf)[None, :, None] * blocks_t + (np.arange(n_t) // rt)
 
 
 def area_under_curve(curve: np.ndarray) -> float:

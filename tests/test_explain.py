@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
+from genrecls.config import bundled_models_dir
 from genrecls.exceptions import ParameterError
-from genrecls.explain import explain_track, gradcam_layer_names, model_heard
+from genrecls.explain import (
+    classify_and_explain,
+    explain_track,
+    gradcam_layer_names,
+    model_heard,
+)
+from genrecls.model_store import BUNDLED_FAST_FILE
 from genrecls.predict import GenrePredictor
 from genrecls.synth import drum_loop
 
@@ -41,3 +48,43 @@ def test_unknown_layer_and_target_are_rejected(predictor):
         explain_track(predictor, M, target=0, layer="nope")
     with pytest.raises(ParameterError, match="target"):
         explain_track(predictor, M, target=99)
+
+
+def _same_as_separate(predictor, M):
+    prediction, explanation = classify_and_explain(predictor, M, duration=M.shape[1] * 0.016)
+    reference = predictor.predict_spectrogram(M, duration=M.shape[1] * 0.016)
+    target = int(np.argmax(reference.probabilities))
+    separate = explain_track(predictor, M, target=target)
+    np.testing.assert_allclose(prediction.probabilities, reference.probabilities, atol=1e-5)
+    np.testing.assert_allclose(
+        prediction.segment_probabilities, reference.segment_probabilities, atol=1e-5
+    )
+    np.testing.assert_array_equal(prediction.segment_starts, reference.segment_starts)
+    np.testing.assert_array_equal(prediction.segment_ends, reference.segment_ends)
+    assert explanation.target == target and explanation.layer == separate.layer
+    tol = 1e-4 * max(float(separate.saliency.max()), 1e-6)
+    np.testing.assert_allclose(explanation.saliency, separate.saliency, atol=tol, rtol=1e-3)
+    return prediction, explanation
+
+
+def test_classify_and_explain_equals_classifying_then_explaining(predictor):
+    """A model without a cheap Grad-CAM pass: classify first, explain the verdict after."""
+    M = predictor.spectrogram(drum_loop(sr=16000, seconds=8.0))
+    _same_as_separate(predictor, M)
+
+
+def test_classify_and_explain_in_one_pass_with_the_fast_bundled_model():
+    """musicnn explains from the forward pass that classifies (all segments at once)."""
+    path = bundled_models_dir() / BUNDLED_FAST_FILE
+    if not path.is_file():
+        pytest.skip(f"{path} is not built (python -m genrecls compress)")
+    fast = GenrePredictor.from_file(path)
+    assert callable(getattr(fast.model, "gradcam_pass", None))
+    M = fast.spectrogram(drum_loop(sr=16000, seconds=10.0))
+    prediction, explanation = _same_as_separate(fast, M)
+    assert len(prediction.segment_probabilities) > 2
+    assert explanation.saliency.max() > 0
+    # a long track: the spread of segments the predictor analyses, no others
+    capped = fast.with_options(max_segments=2)
+    prediction, _ = _same_as_separate(capped, M)
+    assert len(prediction.segment_probabilities) == 2

@@ -15,6 +15,7 @@ from genrecls.features import FeatureConfig
 from genrecls.model_store import bundled_model_path
 from genrecls.models.lowrank import LowRankConv2d, factorize_conv
 from genrecls.models.musicnn_transfer import MusicnnClassifier
+from genrecls.saliency import grad_cam
 
 
 def _music_like(n: int, *, seed: int = 0) -> np.ndarray:
@@ -85,6 +86,34 @@ def test_fused_frequency_max_matches_the_plain_path(ranks):
     with torch.inference_mode():
         fused = model(x)["logits"]
     assert torch.allclose(fused, plain, atol=1e-3, rtol=1e-4)
+
+
+def _random_bn_model(ranks: tuple[int | None, int | None], *, seed: int = 0):
+    torch.manual_seed(seed)
+    model = MusicnnClassifier(n_classes=10, timbral_rank=ranks[0], temporal_rank=ranks[1]).eval()
+    for m in model.modules():  # non-trivial BN statistics, negative scales included
+        if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            with torch.no_grad():
+                m.weight.uniform_(-1.5, 1.5)
+    with torch.no_grad():  # a head whose classes differ, so the maps are not all zero
+        model.head.weight.normal_(0, 0.05)
+    return model
+
+
+@pytest.mark.parametrize("ranks", [(None, None), (12, 8)])
+@pytest.mark.parametrize("layer", ["timbral_f74", "timbral_f77", "midend3"])
+def test_gradcam_pass_equals_grad_cam_through_hooks(ranks, layer):
+    """musicnn's cheap Grad-CAM pass (fused front-end, 1-D backward) = the hooked one."""
+    model = _random_bn_model(ranks)
+    x = _music_like(6, seed=3)
+    targets = list(range(6))  # one class per segment: some maps are non-empty
+    hooked = grad_cam(model, x, layer=layer, target=targets, method="hooks")
+    fast = grad_cam(model, x, layer=layer, target=targets, method="auto")
+    np.testing.assert_allclose(fast.logits, hooked.logits, atol=1e-3, rtol=1e-4)
+    assert hooked.maps.max() > 0  # the comparison is not between empty maps
+    np.testing.assert_allclose(fast.maps, hooked.maps, atol=1e-4 * hooked.maps.max(), rtol=1e-3)
 
 
 def test_a_hooked_branch_still_gets_its_2d_map():

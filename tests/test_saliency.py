@@ -475,3 +475,25 @@ def test_salient_audio_validation(two_tones):
     db_config = dataclasses.replace(AUDIO_CONFIG, compression="db")
     out = salient_audio(two_tones, sr=16000, cam_stitched=cam, config=db_config)
     assert out.shape == two_tones.shape
+
+
+def test_region_ids_tile_each_segment():
+    ids = saliency._region_ids((2, 5, 7), region=(2, 3))
+    assert ids.shape == (2, 5, 7)
+    # 3 x 3 blocks per segment (the last row/column smaller), none shared between segments
+    assert len(np.unique(ids[0])) == 9 and len(np.unique(ids)) == 18
+    assert ids[0, 0, 0] == ids[0, 1, 2] != ids[0, 2, 0]
+
+
+def test_deletion_by_regions_deletes_whole_blocks(trained):
+    x = _patched_input(40, 6, 9)
+    cam = grad_cam(trained, x[None], layer="conv2", target=1).maps[0]
+    whole = (x.shape[0], x.shape[1])  # one block: nothing, then everything
+    curve = deletion_curve(trained, x, cam, target=1, steps=1, region=whole)
+    fully_deleted = deletion_curve(trained, np.full_like(x, x.mean()), cam, target=1, steps=1)
+    assert curve[0] > 0.9 and curve[1] == pytest.approx(fully_deleted[0])
+    blocks = deletion_curve(trained, x, cam, target=1, steps=8, region=(4, 4))
+    assert blocks[0] == pytest.approx(curve[0]) and blocks[-1] == pytest.approx(curve[-1])
+    for bad in [(0, 4), (4,), (2.5, 2)]:
+        with pytest.raises(ParameterError, match="region"):
+            deletion_curve(trained, x, cam, region=bad)

@@ -448,22 +448,61 @@ class Musicnn(nn.Module):
         genrecls.exceptions.ParameterError
             If ``x`` is not 3-D with ``n_mels`` bands in the last axis.
         """
+        outputs, _ = self.from_frontend(self.frontend(x))
+        return outputs
+
+    #: Front-end branches in the order of the concatenated feature map.
+    FRONTEND: tuple[str, ...] = (
+        "timbral_f74",
+        "timbral_f77",
+        "temporal_s1",
+        "temporal_s2",
+        "temporal_s3",
+    )
+
+    def normalized_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Check ``x`` [shape=(B, T, n_mels)]; the input batch norm → ``[B, 1, T, n_mels]``."""
         if x.ndim != 3 or x.shape[2] != self.n_mels or x.shape[1] < 1:
             raise ParameterError(
                 f"expected input of shape (batch, time, {self.n_mels}), got {tuple(x.shape)}"
             )
-        x = self.input_bn(x.unsqueeze(1))  # [B, 1, T, 96]
-        # front-end: each branch [B, C, T, F'] → max over frequency → [B, C, T]
-        f74 = _frequency_max(self.timbral_f74, x)  # [B, 204, T]  (map [B, 204, T, 59])
-        f77 = _frequency_max(self.timbral_f77, x)  # [B, 204, T]  (map [B, 204, T, 30])
-        s1 = _frequency_max(self.temporal_s1, x)  # [B, 51, T]    (map [B, 51, T, 96])
-        s2 = _frequency_max(self.temporal_s2, x)  # [B, 51, T]
-        s3 = _frequency_max(self.temporal_s3, x)  # [B, 51, T]
-        frontend = torch.cat([f74, f77, s1, s2, s3], dim=1)  # [B, 561, T]
+        return self.input_bn(x.unsqueeze(1))
+
+    def frontend(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The five front-end branches, each max-pooled over frequency.
+
+        Parameters
+        ----------
+        x : torch.Tensor [shape=(batch, time, n_mels)]
+
+        Returns
+        -------
+        branches : list of torch.Tensor
+            In :attr:`FRONTEND` order: ``[B, 204, T]`` twice (timbral; maps
+            ``[B, 204, T, 59]`` and ``[B, 204, T, 30]`` before the max), then
+            ``[B, 51, T]`` three times (temporal; maps ``[B, 51, T, 96]``).
+        """
+        xb = self.normalized_input(x)  # [B, 1, T, 96]
+        return [_frequency_max(getattr(self, name), xb) for name in self.FRONTEND]
+
+    def from_frontend(
+        self, branches: list[torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Mid-end and back-end on the pooled front-end (:meth:`frontend`).
+
+        Returns
+        -------
+        outputs : dict[str, torch.Tensor]
+            As :meth:`forward`.
+        midend3 : torch.Tensor [shape=(batch, 64, T)]
+            Output of the ``midend3`` layer (before its residual sum), for Grad-CAM.
+        """
+        frontend = torch.cat(branches, dim=1)  # [B, 561, T]
         # mid-end: residual Conv1d stack
         c1 = self.midend1(frontend)  # [B, 64, T]
         c2 = self.midend2(c1) + c1  # [B, 64, T]
-        c3 = self.midend3(c2) + c2  # [B, 64, T]
+        m3 = self.midend3(c2)  # [B, 64, T]
+        c3 = m3 + c2
         feats = self.features(torch.cat([frontend, c1, c2, c3], dim=1))  # [B, 753, T]
         # back-end: TF concatenates [max, mean] on a trailing axis → interleaved flatten
         pooled = torch.stack([feats.amax(dim=2), feats.mean(dim=2)], dim=-1)  # [B, 753, 2]
@@ -471,4 +510,42 @@ class Musicnn(nn.Module):
         h = self.dropout1(self.pool_bn(pooled))  # [B, 1506]
         embedding = self.penultimate(h)  # [B, 200]
         logits = self.classifier(self.dropout2(embedding))  # [B, n_tags]
-        return {"logits": logits, "embedding": embedding, "pooled": pooled}
+        return {"logits": logits, "embedding": embedding, "pooled": pooled}, m3
+
+    def branch_frequencies(self, name: str) -> int:
+        """Number of frequency positions ``F'`` of a front-end branch's 2-D map."""
+        conv = getattr(self, name).conv
+        kernel = conv.basis.kernel_size if isinstance(conv, LowRankConv2d) else conv.kernel_size
+        return self.n_mels - kernel[1] + 1
+
+    def branch_map_weighted_sum(
+        self, name: str, x: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """``sum_c weights[b, c] * A_c[b, t, f]`` for a front-end branch's 2-D map ``A``.
+
+        The map is recomputed a few segments at a time (never all of it at once).
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`FRONTEND`.
+        x : torch.Tensor [shape=(batch, time, n_mels)]
+        weights : torch.Tensor [shape=(batch, channels)]
+
+        Returns
+        -------
+        weighted : torch.Tensor [shape=(batch, T, F')]
+        """
+        branch = getattr(self, name)
+        with torch.no_grad():
+            xb = self.normalized_input(x)
+            return torch.cat(
+                [
+                    torch.einsum("bc,bctf->btf", w, branch(chunk))
+                    for chunk, w in zip(
+                        torch.split(xb, _FUSED_CHUNK),
+                        torch.split(weights, _FUSED_CHUNK),
+                        strict=True,
+                    )
+                ]
+            )

@@ -10,6 +10,7 @@ Serra, 2019, section 4).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -119,6 +120,76 @@ class MusicnnClassifier(nn.Module):
             "timbral_f77": self.backbone.timbral_f77,
             "midend3": self.backbone.midend3,
         }
+
+    def gradcam_pass(
+        self, x: torch.Tensor, *, layer: str
+    ) -> tuple[
+        torch.Tensor,
+        torch.Tensor,
+        Callable[[torch.Tensor], torch.Tensor],
+        Callable[[torch.Tensor], torch.Tensor],
+    ]:
+        """One forward pass prepared for Grad-CAM, without materialising every 2-D map.
+
+        Grad-CAM through forward hooks needs the front-end's time × frequency maps of all
+        five branches and a backward pass through their max over frequency. Neither is
+        necessary: the gradient of the logits with respect to a branch's map ``A`` is the
+        gradient ``g`` with respect to its frequency maximum, put at the arg-max
+        frequency (shared between ties). Its sum over frequency and time, and so the
+        Grad-CAM channel weight ``w_c = sum_t g[c, t] / (T F')``, needs only ``g``,
+        which the cheap 1-D mid- and back-end give. The map ``sum_c w_c A_c`` is then
+        recomputed for the explained branch alone. The front-end runs fused
+        (:func:`genrecls.models.musicnn._frequency_max`), exactly as for classifying.
+
+        Parameters
+        ----------
+        x : torch.Tensor [shape=(B, n_mels, T)]
+            Log-mel segments (called with gradients enabled).
+        layer : str
+            A key of :meth:`gradcam_layers`.
+
+        Returns
+        -------
+        logits : torch.Tensor [shape=(B, n_classes)]
+            With an autograd graph back to ``source``.
+        source : torch.Tensor
+            The tensor whose gradient gives the channel weights: the branch's frequency
+            maximum ``[B, C, T]`` (front-end layers) or ``midend3``'s output ``[B, 64, T]``.
+        channel_weights : callable
+            ``d logits / d source`` → Grad-CAM weights ``[B, C]``.
+        weighted_sum : callable
+            Weights ``[B, C]`` → ``sum_c w_c A_c`` laid out ``[B, 1, F', T']`` (front-end)
+            or ``[B, 1, T']`` (``midend3``), before the ReLU.
+        """
+        net = self.backbone
+        xt = x.transpose(1, 2)  # musicnn wants [B, T, n_mels]
+        if layer not in self.gradcam_layers():
+            raise ParameterError(f"unknown Grad-CAM layer {layer!r}")
+        with torch.no_grad():
+            branches = net.frontend(xt)  # fused: no 2-D maps kept
+        # Gradients start at the explained branch, or at the whole front-end for midend3
+        # (the backbone's weights are frozen, so nothing else would need a graph).
+        for i, name in enumerate(net.FRONTEND):
+            if layer in (name, "midend3"):
+                branches[i].requires_grad_(True)
+        outputs, midend3 = net.from_frontend(branches)
+        z = (outputs[self.feature] - self.feature_mean) / self.feature_scale
+        logits = self.head(self.dropout(z))
+        if layer == "midend3":
+            return (
+                logits,
+                midend3,
+                lambda g: g.mean(dim=2),
+                lambda w: (w[:, :, None] * midend3.detach()).sum(dim=1, keepdim=True),
+            )
+        source = branches[net.FRONTEND.index(layer)]
+        n_freq = net.branch_frequencies(layer)
+        return (
+            logits,
+            source,
+            lambda g: g.sum(dim=2) / (g.shape[2] * n_freq),
+            lambda w: net.branch_map_weighted_sum(layer, xt, w).transpose(1, 2)[:, None],
+        )
 
     def default_gradcam_layer(self) -> str:
         """The layer shown first: the coarser 2-D time × frequency front-end map."""
