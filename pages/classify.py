@@ -25,6 +25,17 @@ def classify(digest: str, _y: np.ndarray, model_path: str, mtime: float):
     return M, predictor.predict_spectrogram(M, duration=len(_y) / predictor.feature_config.sr)
 
 
+@st.cache_data(max_entries=16, show_spinner="Classifying…")
+def classify_explained(digest: str, _y: np.ndarray, model_path: str, mtime: float):
+    """The verdict and the Grad-CAM map of its genre (default layer) from one pass."""
+    from genrecls.explain import classify_and_explain
+
+    predictor = get_predictor(model_path, mtime)
+    M = predictor.spectrogram(_y)
+    duration = len(_y) / predictor.feature_config.sr
+    return (M, *classify_and_explain(predictor, M, duration=duration))
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def music_check(digest: str, _y: np.ndarray, sr: int):
     from genrecls.musicness import assess_music
@@ -101,7 +112,7 @@ with single:
             st.markdown(describe(audio, clip))
             play(clip, audio)
             y, key = audio.samples, clip.digest
-            M, prediction = classify(key, y, str(entry.path), entry.mtime)
+            M, prediction, verdict_map = classify_explained(key, y, str(entry.path), entry.mtime)
             check = music_check(key, y, cfg.sr)
 
             left, right = st.columns([2, 3])
@@ -161,7 +172,10 @@ with single:
                     key="classify_layer",
                 )
             target = labels.index(target_name)
-            explanation = explain(key, M, str(entry.path), entry.mtime, target, layer)
+            if (target, layer) == (verdict_map.target, verdict_map.layer):
+                explanation = verdict_map  # computed with the verdict
+            else:
+                explanation = explain(key, M, str(entry.path), entry.mtime, target, layer)
             st.plotly_chart(
                 plots.saliency_overlay_figure(
                     M, explanation.saliency, config=cfg, scale=explanation.scale or 1.0
