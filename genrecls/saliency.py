@@ -28,12 +28,19 @@ maps are laid out time-first (``[B, C, T', F']``, as musicnn's front end) says s
 an optional ``model.gradcam_layouts()`` returning ``{name: "tf"}``.
 
 A model may also offer ``model.gradcam_pass(x, layer=...)``, a cheaper forward pass
-that computes the same map (musicnn's, see
+that computes the same maps (musicnn's, see
 :meth:`genrecls.models.musicnn_transfer.MusicnnClassifier.gradcam_pass`). It returns the
-logits, the tensor to differentiate them by, and two functions: its gradient → the
-channel weights ``[B, C]``, and the weights → ``sum_c w_c A_c`` laid out
-``[B, 1, F', T']`` (or ``[B, 1, T']``). :func:`grad_cam` uses it unless asked for
-``method="hooks"``; tests hold the two equal.
+logits, the tensor to differentiate them by, and a function ``cam(gradient, kind)`` →
+the map before the final ReLU, laid out ``[B, 1, F', T']`` (or ``[B, 1, T']``).
+:func:`grad_cam` uses it unless asked for ``method="hooks"``; tests hold the two equal.
+
+Besides Grad-CAM's channel-weighted sum, :func:`grad_cam` computes LayerCAM [#]_
+(``kind="layercam"``): each cell's activation weighted by its own positive gradient,
+:math:`L = \mathrm{ReLU}(\sum_c \mathrm{ReLU}(\partial y / \partial A_c) \odot A_c)`.
+Made for shallow layers, it matters for networks that max-pool over frequency right
+after a 2-D layer (musicnn): only the cells that win the max reach the decision, and
+only they get a gradient, while Grad-CAM's spatially averaged weight also lights up
+every cell where a useful channel fires without winning.
 
 References
 ----------
@@ -43,6 +50,9 @@ References
 .. [#] Adebayo, J., Gilmer, J., Muelly, M., Goodfellow, I., Hardt, M., & Kim, B. (2018).
    Sanity checks for saliency maps. In *Advances in NeurIPS 31*.
    https://arxiv.org/abs/1810.03292
+.. [#] Jiang, P.-T., Zhang, C.-B., Hou, Q., Cheng, M.-M., & Wei, Y. (2021). LayerCAM:
+   Exploring hierarchical class activation maps for localization. *IEEE Transactions on
+   Image Processing*, 30, 5875–5888. https://doi.org/10.1109/TIP.2021.3089943
 .. [#] Samek, W., Binder, A., Montavon, G., Lapuschkin, S., & Müller, K.-R. (2017).
    Evaluating the visualization of what a deep neural network has learned. *IEEE
    Transactions on Neural Networks and Learning Systems*, 28(11), 2660–2673.
@@ -216,6 +226,7 @@ def grad_cam(
     *,
     layer: str,
     target: Target = None,
+    kind: Literal["gradcam", "layercam"] = "gradcam",
     method: Literal["auto", "hooks"] = "auto",
 ) -> GradCamResult:
     """Compute Grad-CAM maps for a batch of log-mel segments.
@@ -242,6 +253,9 @@ def grad_cam(
         Class explained: one class for all segments, one per segment, or ``None`` for the
         class predicted for the whole track (argmax of the mean log-softmax over
         segments), so every segment explains the same decision.
+    kind : {"gradcam", "layercam"}
+        Grad-CAM (channel weights = spatially averaged gradient) or LayerCAM (each
+        cell weighted by its own positive gradient; see the module docstring).
     method : {"auto", "hooks"}
         ``"hooks"`` captures the layer's output with a forward hook and differentiates
         through everything above it. ``"auto"`` uses the model's own
@@ -282,18 +296,18 @@ def grad_cam(
     _check_model(model)
     if method not in ("auto", "hooks"):
         raise ParameterError(f"method must be 'auto' or 'hooks', got {method!r}")
+    if kind not in ("gradcam", "layercam"):
+        raise ParameterError(f"kind must be 'gradcam' or 'layercam', got {kind!r}")
     module, layout = _gradcam_layer(model, layer)
     model.eval()
     prepare = getattr(model, "gradcam_pass", None) if method == "auto" else None
     with torch.inference_mode(False), torch.enable_grad():
         x = _as_segments(segments, device=_model_device(model))
         if callable(prepare):
-            logits, source, channel_weights, weighted_sum = prepare(x, layer=layer)
+            logits, source, cam_of = prepare(x, layer=layer)
             logits = _logits({"logits": logits})
         else:
-            logits, source, channel_weights, weighted_sum = _hooked_pass(
-                model, module, x, layer=layer, layout=layout
-            )
+            logits, source, cam_of = _hooked_pass(model, module, x, layer=layer, layout=layout)
         if logits.shape[0] != x.shape[0] or source.shape[0] != x.shape[0]:
             raise ParameterError("the model must keep the batch axis of its input")
         logits_np = logits.detach().cpu().numpy().astype(np.float32)
@@ -304,7 +318,7 @@ def grad_cam(
         # segment the gradient of its own target logit.
         (grads,) = torch.autograd.grad(score, source)
     with torch.no_grad():
-        cam = F.relu(weighted_sum(channel_weights(grads.detach())))  # [n, 1, F', T'] / [n, 1, T']
+        cam = F.relu(cam_of(grads.detach(), kind))  # [n, 1, F', T'] or [n, 1, T']
         n_mels, frames = x.shape[1], x.shape[2]
         if cam.ndim == 4:
             cam = F.interpolate(cam, size=(n_mels, frames), mode="bilinear", align_corners=False)[
@@ -327,11 +341,11 @@ def grad_cam(
 
 def _hooked_pass(
     model: nn.Module, module: nn.Module, x: torch.Tensor, *, layer: str, layout: str
-) -> tuple[torch.Tensor, torch.Tensor, object, object]:
+) -> tuple[torch.Tensor, torch.Tensor, object]:
     """Grad-CAM's forward pass through a forward hook on ``module`` (any architecture).
 
-    Returns the logits, the captured activation (the gradient source) and the two
-    functions that turn its gradient into channel weights and a weighted map.
+    Returns the logits, the captured activation (the gradient source) and the function
+    ``cam(gradient, kind)`` that turns its gradient into a map (before the ReLU).
     """
     captured: list[torch.Tensor] = []
     owner = threading.get_ident()
@@ -370,15 +384,13 @@ def _hooked_pass(
         A = A.transpose(2, 3)
     spatial = tuple(range(2, A.ndim))
 
-    def channel_weights(G: torch.Tensor) -> torch.Tensor:
+    def cam(G: torch.Tensor, kind: str) -> torch.Tensor:
         if G.ndim == 4 and layout == "tf":
             G = G.transpose(2, 3)
-        return G.mean(dim=spatial)  # [n, C]
+        weights = G.mean(dim=spatial, keepdim=True) if kind == "gradcam" else F.relu(G)
+        return (weights * A).sum(dim=1, keepdim=True)
 
-    def weighted_sum(w: torch.Tensor) -> torch.Tensor:
-        return (w.reshape(*w.shape, *(1,) * len(spatial)) * A).sum(dim=1, keepdim=True)
-
-    return logits, activation, channel_weights, weighted_sum
+    return logits, activation, cam
 
 
 def stitch_segments(

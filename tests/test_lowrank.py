@@ -102,18 +102,22 @@ def _random_bn_model(ranks: tuple[int | None, int | None], *, seed: int = 0):
     return model
 
 
+@pytest.mark.parametrize("kind", ["gradcam", "layercam"])
 @pytest.mark.parametrize("ranks", [(None, None), (12, 8)])
 @pytest.mark.parametrize("layer", ["timbral_f74", "timbral_f77", "midend3"])
-def test_gradcam_pass_equals_grad_cam_through_hooks(ranks, layer):
+def test_gradcam_pass_equals_grad_cam_through_hooks(ranks, layer, kind):
     """musicnn's cheap Grad-CAM pass (fused front-end, 1-D backward) = the hooked one."""
     model = _random_bn_model(ranks)
     x = _music_like(6, seed=3)
     targets = list(range(6))  # one class per segment: some maps are non-empty
-    hooked = grad_cam(model, x, layer=layer, target=targets, method="hooks")
-    fast = grad_cam(model, x, layer=layer, target=targets, method="auto")
+    hooked = grad_cam(model, x, layer=layer, target=targets, kind=kind, method="hooks")
+    fast = grad_cam(model, x, layer=layer, target=targets, kind=kind, method="auto")
     np.testing.assert_allclose(fast.logits, hooked.logits, atol=1e-3, rtol=1e-4)
     assert hooked.maps.max() > 0  # the comparison is not between empty maps
     np.testing.assert_allclose(fast.maps, hooked.maps, atol=1e-4 * hooked.maps.max(), rtol=1e-3)
+    if kind == "layercam":  # a different map from Grad-CAM's
+        gradcam = grad_cam(model, x, layer=layer, target=targets, kind="gradcam")
+        assert not np.allclose(gradcam.maps, fast.maps)
 
 
 def test_a_hooked_branch_still_gets_its_2d_map():

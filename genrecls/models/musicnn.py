@@ -518,34 +518,54 @@ class Musicnn(nn.Module):
         kernel = conv.basis.kernel_size if isinstance(conv, LowRankConv2d) else conv.kernel_size
         return self.n_mels - kernel[1] + 1
 
-    def branch_map_weighted_sum(
-        self, name: str, x: torch.Tensor, weights: torch.Tensor
+    def branch_cam(
+        self, name: str, x: torch.Tensor, pooled_grad: torch.Tensor, *, kind: str = "gradcam"
     ) -> torch.Tensor:
-        """``sum_c weights[b, c] * A_c[b, t, f]`` for a front-end branch's 2-D map ``A``.
+        """Class activation map of a front-end branch from the gradient of its frequency max.
 
-        The map is recomputed a few segments at a time (never all of it at once).
+        The logits see a branch's 2-D map ``A [B, C, T, F']`` only through its maximum over
+        frequency, so the gradient with respect to ``A`` is ``pooled_grad`` at the
+        arg-max frequency (shared evenly between tied maxima, as ``torch.amax``'s backward
+        does) and 0 elsewhere. From that:
+
+        - ``"gradcam"`` (Selvaraju et al., 2017): ``sum_c w_c A_c`` with
+          ``w_c = sum_t pooled_grad[c, t] / (T F')``, the spatial mean of that gradient;
+        - ``"layercam"`` (Jiang et al., 2021): ``sum_c ReLU(dY/dA_c) * A_c`` cell by cell,
+          which is non-zero only at the cells that won the max.
+
+        ``A`` is recomputed a few segments at a time (never all of it at once).
 
         Parameters
         ----------
         name : str
             One of :attr:`FRONTEND`.
         x : torch.Tensor [shape=(batch, time, n_mels)]
-        weights : torch.Tensor [shape=(batch, channels)]
+        pooled_grad : torch.Tensor [shape=(batch, channels, T)]
+            Gradient of the explained logits with respect to the branch's frequency max.
+        kind : {"gradcam", "layercam"}
 
         Returns
         -------
-        weighted : torch.Tensor [shape=(batch, T, F')]
+        cam : torch.Tensor [shape=(batch, T, F')]
+            Before the final ReLU.
         """
         branch = getattr(self, name)
+        n_freq = self.branch_frequencies(name)
+        out = []
         with torch.no_grad():
             xb = self.normalized_input(x)
-            return torch.cat(
-                [
-                    torch.einsum("bc,bctf->btf", w, branch(chunk))
-                    for chunk, w in zip(
-                        torch.split(xb, _FUSED_CHUNK),
-                        torch.split(weights, _FUSED_CHUNK),
-                        strict=True,
-                    )
-                ]
-            )
+            weights = pooled_grad.sum(dim=2) / (pooled_grad.shape[2] * n_freq)  # [B, C]
+            for chunk, g, w in zip(
+                torch.split(xb, _FUSED_CHUNK),
+                torch.split(pooled_grad, _FUSED_CHUNK),
+                torch.split(weights, _FUSED_CHUNK),
+                strict=True,
+            ):
+                A = branch(chunk)  # [b, C, T, F']
+                if kind == "gradcam":
+                    out.append(torch.einsum("bc,bctf->btf", w, A))
+                    continue
+                winner = A == A.amax(dim=3, keepdim=True)  # [b, C, T, F'], ties all True
+                share = torch.relu(g)[..., None] / winner.sum(dim=3, keepdim=True)
+                out.append((A * winner * share).sum(dim=1))
+        return torch.cat(out)

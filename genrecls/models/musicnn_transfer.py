@@ -123,22 +123,17 @@ class MusicnnClassifier(nn.Module):
 
     def gradcam_pass(
         self, x: torch.Tensor, *, layer: str
-    ) -> tuple[
-        torch.Tensor,
-        torch.Tensor,
-        Callable[[torch.Tensor], torch.Tensor],
-        Callable[[torch.Tensor], torch.Tensor],
-    ]:
+    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, str], torch.Tensor]]:
         """One forward pass prepared for Grad-CAM, without materialising every 2-D map.
 
         Grad-CAM through forward hooks needs the front-end's time × frequency maps of all
         five branches and a backward pass through their max over frequency. Neither is
         necessary: the gradient of the logits with respect to a branch's map ``A`` is the
         gradient ``g`` with respect to its frequency maximum, put at the arg-max
-        frequency (shared between ties). Its sum over frequency and time, and so the
-        Grad-CAM channel weight ``w_c = sum_t g[c, t] / (T F')``, needs only ``g``,
-        which the cheap 1-D mid- and back-end give. The map ``sum_c w_c A_c`` is then
-        recomputed for the explained branch alone. The front-end runs fused
+        frequency. Its sum over frequency and time, and so the Grad-CAM channel weight
+        ``w_c = sum_t g[c, t] / (T F')``, needs only ``g``, which the cheap 1-D mid- and
+        back-end give; the map is then recomputed for the explained branch alone
+        (:meth:`~genrecls.models.musicnn.Musicnn.branch_cam`). The front-end runs fused
         (:func:`genrecls.models.musicnn._frequency_max`), exactly as for classifying.
 
         Parameters
@@ -153,13 +148,12 @@ class MusicnnClassifier(nn.Module):
         logits : torch.Tensor [shape=(B, n_classes)]
             With an autograd graph back to ``source``.
         source : torch.Tensor
-            The tensor whose gradient gives the channel weights: the branch's frequency
-            maximum ``[B, C, T]`` (front-end layers) or ``midend3``'s output ``[B, 64, T]``.
-        channel_weights : callable
-            ``d logits / d source`` → Grad-CAM weights ``[B, C]``.
-        weighted_sum : callable
-            Weights ``[B, C]`` → ``sum_c w_c A_c`` laid out ``[B, 1, F', T']`` (front-end)
-            or ``[B, 1, T']`` (``midend3``), before the ReLU.
+            The tensor the logits are differentiated by: the branch's frequency maximum
+            ``[B, C, T]`` (front-end layers) or ``midend3``'s output ``[B, 64, T]``.
+        cam : callable
+            ``cam(d logits / d source, kind)`` → the map before the final ReLU,
+            ``[B, 1, F', T']`` (front-end) or ``[B, 1, T']`` (``midend3``), for
+            ``kind`` ``"gradcam"`` or ``"layercam"`` (see :mod:`genrecls.saliency`).
         """
         net = self.backbone
         xt = x.transpose(1, 2)  # musicnn wants [B, T, n_mels]
@@ -176,20 +170,18 @@ class MusicnnClassifier(nn.Module):
         z = (outputs[self.feature] - self.feature_mean) / self.feature_scale
         logits = self.head(self.dropout(z))
         if layer == "midend3":
-            return (
-                logits,
-                midend3,
-                lambda g: g.mean(dim=2),
-                lambda w: (w[:, :, None] * midend3.detach()).sum(dim=1, keepdim=True),
-            )
-        source = branches[net.FRONTEND.index(layer)]
-        n_freq = net.branch_frequencies(layer)
-        return (
-            logits,
-            source,
-            lambda g: g.sum(dim=2) / (g.shape[2] * n_freq),
-            lambda w: net.branch_map_weighted_sum(layer, xt, w).transpose(1, 2)[:, None],
-        )
+            A = midend3.detach()
+
+            def cam(g: torch.Tensor, kind: str) -> torch.Tensor:
+                weights = g.mean(dim=2, keepdim=True) if kind == "gradcam" else torch.relu(g)
+                return (weights * A).sum(dim=1, keepdim=True)  # [B, 1, T]
+
+            return logits, midend3, cam
+
+        def branch_cam(g: torch.Tensor, kind: str) -> torch.Tensor:
+            return net.branch_cam(layer, xt, g, kind=kind).transpose(1, 2)[:, None]
+
+        return logits, branches[net.FRONTEND.index(layer)], branch_cam
 
     def default_gradcam_layer(self) -> str:
         """The layer shown first: the coarser 2-D time × frequency front-end map."""
