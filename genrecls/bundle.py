@@ -933,107 +933,19 @@ def measure_speed(model_path: Path, test_tracks: Sequence[Track], *, repeats: in
 
 
 def saliency_checks(model_path: Path, *, steps: int = 10) -> dict:
-    """Randomisation and deletion checks of Grad-CAM on the demo clips, for every layer."""
-    import copy
+    """Deletion and randomisation checks of Grad-CAM and LayerCAM on the demo clips.
 
-    from genrecls.audio import load_audio
+    See :mod:`genrecls.trust` (``python -m genrecls saliency-report`` adds real songs).
+    """
     from genrecls.config import PROJECT_ROOT
-    from genrecls.features import segment_spectrogram
     from genrecls.predict import GenrePredictor
-    from genrecls.saliency import (
-        area_under_curve,
-        deletion_curve,
-        grad_cam,
-        randomization_check,
-    )
+    from genrecls.trust import clip_segments, trust_report
 
     predictor = GenrePredictor.from_file(model_path)
-    model, cfg = predictor.model, predictor.feature_config
-    clips = sorted((PROJECT_ROOT / "assets").glob("*.ogg"))
-    inputs = []
-    for path in clips:
-        y = load_audio(path, sr=cfg.sr).samples
-        inputs.append((path.name, segment_spectrogram(predictor.spectrogram(y), config=cfg)[0]))
-    layers = {}
-    for layer in model.gradcam_layers():
-        rows = []
-        for name, segments in tqdm(inputs, desc=f"saliency checks {layer}", unit="clip"):
-            cam = grad_cam(model, segments, layer=layer)
-            target = cam.track_class
-            auc_sal = area_under_curve(
-                deletion_curve(
-                    model, segments, cam.maps, target=target, order="saliency", steps=steps
-                )
-            )
-            auc_rnd = float(
-                np.mean(
-                    [
-                        area_under_curve(
-                            deletion_curve(
-                                model,
-                                segments,
-                                cam.maps,
-                                target=target,
-                                order="random",
-                                seed=s,
-                                steps=steps,
-                            )
-                        )
-                        for s in range(2)
-                    ]
-                )
-            )
-            rho = randomization_check(copy.deepcopy(model), segments, layer=layer, target=target)
-            rows.append(
-                {
-                    "clip": name,
-                    "deletion_auc_salient": auc_sal,
-                    "deletion_auc_random": auc_rnd,
-                    "randomization_spearman": rho,
-                }
-            )
-        layers[layer] = {
-            "clips": rows,
-            "deletion_auc_salient": float(np.mean([r["deletion_auc_salient"] for r in rows])),
-            "deletion_auc_random": float(np.mean([r["deletion_auc_random"] for r in rows])),
-            "randomization_spearman": float(
-                np.nanmean([r["randomization_spearman"] for r in rows])
-            ),
-            "salient_beats_random": int(
-                sum(r["deletion_auc_salient"] < r["deletion_auc_random"] for r in rows)
-            ),
-        }
-    lines = [
-        f"Measured by `make model` on the {len(inputs)} demo clips ({steps} deletion steps, "
-        "cells replaced by the segment mean). Deletion (Samek et al., 2017): the area under "
-        "the explained genre's probability as cells are removed, most salient first vs in "
-        "random order — lower than random means the map found evidence the model uses. "
-        "Randomisation (Adebayo et al., 2018): Spearman correlation between the map of the "
-        "trained model and of a copy with all weights re-initialised — near 0 means the map "
-        "depends on what the model learned.",
-        "",
-        "| layer | deletion AUC, salient first | deletion AUC, random | clips where salient "
-        "< random | randomisation ρ |",
-        "|---|---|---|---|---|",
-    ]
-    for layer, r in layers.items():
-        lines.append(
-            f"| `{layer}` | {r['deletion_auc_salient']:.3f} | "
-            f"{r['deletion_auc_random']:.3f} | {r['salient_beats_random']}/{len(inputs)} "
-            f"| {r['randomization_spearman']:.2f} |"
-        )
-    good = [k for k, r in layers.items() if r["deletion_auc_salient"] < r["deletion_auc_random"]]
-    lines += [
-        "",
-        (
-            f"The deletion check passes on average at {', '.join(f'`{g}`' for g in good)}; "
-            "prefer those layers."
-            if good
-            else "The deletion check does not pass at any layer on these clips: read the maps "
-            "as hints, not proof."
-        ),
-    ]
-    return {"layers": layers, "text": "\n".join(lines), "passing_layers": good}
+    clips = clip_segments(predictor, sorted((PROJECT_ROOT / "assets").glob("*.ogg")))
+    report = trust_report(predictor, {"demo clips": clips}, steps=steps, progress=tqdm)
+    report["text"] = "Measured by `make model`. " + report["text"]
+    return report
 
 
 def midi_summary(midi: SegmentDataset, domain_gap: dict | None) -> dict:

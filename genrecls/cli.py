@@ -12,6 +12,9 @@ train-bundled
     Rebuild the bundled model and its model card from the shared data (``make model``).
 compress
     Build the fast low-rank variant of the bundled model (``models/genre_model_fast.pt``).
+saliency-report
+    Deletion and randomisation checks of Grad-CAM and LayerCAM on the demo clips and real
+    test songs (``models/saliency_report.json``, shown on the Model page).
 distill
     Distil the bundled model into a compact student CNN (``models/genre_model_student.pt``
     and ``models/student_card.json``); needs the ``make model`` cache.
@@ -125,6 +128,15 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_saliency_report(args: argparse.Namespace) -> int:
+    import torch
+
+    from genrecls.trust import main
+
+    torch.set_num_threads(args.threads)
+    return main(model_path=Path(args.model), out_path=Path(args.out), per_genre=args.per_genre)
+
+
 def _cmd_distill(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -190,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timbral-rank", type=int, default=24, help="of 204 timbral filters")
     p.add_argument("--temporal-rank", type=int, default=16, help="of 51 temporal filters")
     p.set_defaults(func=_cmd_compress)
+
+    p = sub.add_parser(
+        "saliency-report",
+        help="deletion and randomisation checks of the saliency maps (models/saliency_report.json)",
+    )
+    p.add_argument("--model", default=str(bundled_models_dir() / "genre_model_fast.pt"))
+    p.add_argument("--out", default=str(bundled_models_dir() / "saliency_report.json"))
+    p.add_argument("--per-genre", type=int, default=1, help="real test songs per genre")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_cmd_saliency_report)
 
     p = sub.add_parser("distill", help="distil the bundled model into a compact student CNN")
     p.add_argument("--out", default=str(bundled_models_dir()))

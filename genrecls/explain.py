@@ -8,6 +8,7 @@ exactly the segments behind the verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -15,6 +16,8 @@ from genrecls.exceptions import ParameterError
 from genrecls.features import segment_spectrogram
 from genrecls.predict import GenrePredictor, TrackPrediction, select_segments
 from genrecls.saliency import display_scale, grad_cam, salient_audio, stitch_segments
+
+MapKind = Literal["gradcam", "layercam"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,12 +37,15 @@ class TrackExplanation:
         Index of the class explained.
     layer : str
         Layer the map was taken at.
+    kind : {"gradcam", "layercam"}
+        Grad-CAM or LayerCAM (see :func:`genrecls.saliency.grad_cam`).
     """
 
     saliency: np.ndarray
     scale: float
     target: int
     layer: str
+    kind: str = "gradcam"
 
 
 def gradcam_layer_names(predictor: GenrePredictor) -> list[str]:
@@ -54,7 +60,12 @@ def default_layer_name(predictor: GenrePredictor) -> str:
 
 
 def explain_track(
-    predictor: GenrePredictor, M: np.ndarray, *, target: int, layer: str | None = None
+    predictor: GenrePredictor,
+    M: np.ndarray,
+    *,
+    target: int,
+    layer: str | None = None,
+    kind: MapKind = "gradcam",
 ) -> TrackExplanation:
     """Compute the Grad-CAM map of a track for one class.
 
@@ -69,6 +80,8 @@ def explain_track(
         Class to explain (index into ``predictor.labels``).
     layer : str or None
         Grad-CAM layer; ``None`` takes :func:`default_layer_name`.
+    kind : {"gradcam", "layercam"}
+        Grad-CAM, or LayerCAM's cell-by-cell weighting (:func:`genrecls.saliency.grad_cam`).
 
     Returns
     -------
@@ -80,7 +93,7 @@ def explain_track(
     """
     if not 0 <= target < len(predictor.labels):
         raise ParameterError(f"target must be in [0, {len(predictor.labels)}), got {target}")
-    return _explain(predictor, M, target=target, layer=layer)[1]
+    return _explain(predictor, M, target=target, layer=layer, kind=kind)[1]
 
 
 def classify_and_explain(
@@ -88,6 +101,7 @@ def classify_and_explain(
     M: np.ndarray,
     *,
     layer: str | None = None,
+    kind: MapKind = "gradcam",
     duration: float | None = None,
 ) -> tuple[TrackPrediction, TrackExplanation]:
     """Classify a track and explain the genre it is given, from one forward pass.
@@ -106,6 +120,8 @@ def classify_and_explain(
         The track's log-mel spectrogram.
     layer : str or None
         Grad-CAM layer; ``None`` takes :func:`default_layer_name`.
+    kind : {"gradcam", "layercam"}
+        As in :func:`explain_track`.
     duration : float or None
         Analysed duration in seconds (see :meth:`GenrePredictor.predict_spectrogram`).
 
@@ -117,8 +133,8 @@ def classify_and_explain(
     if not callable(getattr(predictor.model, "gradcam_pass", None)):
         prediction = predictor.predict_spectrogram(M, duration=duration)
         target = int(np.argmax(prediction.probabilities))
-        return prediction, explain_track(predictor, M, target=target, layer=layer)
-    (logits, starts), explanation = _explain(predictor, M, target=None, layer=layer)
+        return prediction, explain_track(predictor, M, target=target, layer=layer, kind=kind)
+    (logits, starts), explanation = _explain(predictor, M, target=None, layer=layer, kind=kind)
     prediction = predictor.prediction_from_logits(
         logits, starts=starts, n_frames=M.shape[1], duration=duration
     )
@@ -126,7 +142,12 @@ def classify_and_explain(
 
 
 def _explain(
-    predictor: GenrePredictor, M: np.ndarray, *, target: int | None, layer: str | None
+    predictor: GenrePredictor,
+    M: np.ndarray,
+    *,
+    target: int | None,
+    layer: str | None,
+    kind: MapKind,
 ) -> tuple[tuple[np.ndarray, np.ndarray], TrackExplanation]:
     """Grad-CAM of the analysed segments, stitched; also their logits and first frames.
 
@@ -148,7 +169,7 @@ def _explain(
     else:
         chunk = predictor.batch_size
     results = [
-        grad_cam(predictor.model, kept[i : i + chunk], layer=layer, target=target)
+        grad_cam(predictor.model, kept[i : i + chunk], layer=layer, target=target, kind=kind)
         for i in range(0, len(kept), chunk)
     ]
     maps = np.concatenate([r.maps for r in results])
@@ -165,6 +186,7 @@ def _explain(
         scale=display_scale(stitched),
         target=int(results[0].targets[0]),
         layer=layer,
+        kind=kind,
     )
     return (logits, starts[keep]), explanation
 

@@ -543,3 +543,44 @@ def confusion_heatmap_figure(
     fig.update_xaxes(title_text="Predicted", side="bottom")
     fig.update_yaxes(title_text="True", autorange="reversed")
     return fig
+
+
+def deletion_curves_figure(
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray]], *, title: str = "Deletion curves"
+) -> go.Figure:
+    """Plot deletion curves: each map's salient-first curve beside its random control.
+
+    Parameters
+    ----------
+    curves : sequence of (str, np.ndarray, np.ndarray)
+        ``(name, salient, random)``: the explained genre's mean probability after deleting
+        ``k / steps`` of the blocks (``steps + 1`` points each), most salient first and in
+        random order (:func:`genrecls.trust.trust_report`).
+    title : str
+
+    Returns
+    -------
+    fig : plotly.graph_objects.Figure
+        Salient curves solid, their random controls dotted in the same colour.
+    """
+    if not curves:
+        raise ParameterError("curves is empty")
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+    fig = go.Figure()
+    for i, (name, salient, random) in enumerate(curves):
+        salient, random = np.asarray(salient, float), np.asarray(random, float)
+        if salient.ndim != 1 or salient.shape != random.shape or salient.size < 2:
+            raise ParameterError(f"curves of {name!r} must be two 1-D arrays of one length >= 2")
+        x = np.linspace(0, 100, salient.size)
+        color = palette[i % len(palette)]
+        fig.add_scatter(x=x, y=salient, name=f"{name}: salient first", line=dict(color=color))
+        fig.add_scatter(x=x, y=random, name=f"{name}: random", line=dict(color=color, dash="dot"))
+    fig.update_layout(
+        title=title,
+        xaxis_title="blocks deleted (%)",
+        yaxis_title="probability of the explained genre",
+        yaxis_range=[0, 1],
+        height=360,
+        margin=dict(l=60, r=20, t=50, b=50),
+    )
+    return fig

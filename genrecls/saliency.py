@@ -30,8 +30,8 @@ an optional ``model.gradcam_layouts()`` returning ``{name: "tf"}``.
 A model may also offer ``model.gradcam_pass(x, layer=...)``, a cheaper forward pass
 that computes the same maps (musicnn's, see
 :meth:`genrecls.models.musicnn_transfer.MusicnnClassifier.gradcam_pass`). It returns the
-logits, the tensor to differentiate them by, and a function ``cam(gradient, kind)`` →
-the map before the final ReLU, laid out ``[B, 1, F', T']`` (or ``[B, 1, T']``).
+logits and a function ``cam(targets, kind)`` → the map of each segment's target class
+before the final ReLU, laid out ``[B, 1, F', T']`` (or ``[B, 1, T']``).
 :func:`grad_cam` uses it unless asked for ``method="hooks"``; tests hold the two equal.
 
 Besides Grad-CAM's channel-weighted sum, :func:`grad_cam` computes LayerCAM [#]_
@@ -304,21 +304,17 @@ def grad_cam(
     with torch.inference_mode(False), torch.enable_grad():
         x = _as_segments(segments, device=_model_device(model))
         if callable(prepare):
-            logits, source, cam_of = prepare(x, layer=layer)
-            logits = _logits({"logits": logits})
+            logits, cam_of = prepare(x, layer=layer)
         else:
-            logits, source, cam_of = _hooked_pass(model, module, x, layer=layer, layout=layout)
-        if logits.shape[0] != x.shape[0] or source.shape[0] != x.shape[0]:
+            logits, cam_of = _hooked_pass(model, module, x, layer=layer, layout=layout)
+        logits = _logits({"logits": logits})
+        if logits.shape[0] != x.shape[0]:
             raise ParameterError("the model must keep the batch axis of its input")
         logits_np = logits.detach().cpu().numpy().astype(np.float32)
         targets = _resolve_targets(target, logits_np)
-        idx = torch.as_tensor(targets, device=logits.device)
-        score = logits.gather(1, idx[:, None]).sum()
-        # Segments are independent in eval mode, so the gradient of the sum gives each
-        # segment the gradient of its own target logit.
-        (grads,) = torch.autograd.grad(score, source)
+        cam = cam_of(torch.as_tensor(targets, device=logits.device), kind)
     with torch.no_grad():
-        cam = F.relu(cam_of(grads.detach(), kind))  # [n, 1, F', T'] or [n, 1, T']
+        cam = F.relu(cam.detach())  # [n, 1, F', T'] or [n, 1, T']
         n_mels, frames = x.shape[1], x.shape[2]
         if cam.ndim == 4:
             cam = F.interpolate(cam, size=(n_mels, frames), mode="bilinear", align_corners=False)[
@@ -341,11 +337,12 @@ def grad_cam(
 
 def _hooked_pass(
     model: nn.Module, module: nn.Module, x: torch.Tensor, *, layer: str, layout: str
-) -> tuple[torch.Tensor, torch.Tensor, object]:
+) -> tuple[torch.Tensor, object]:
     """Grad-CAM's forward pass through a forward hook on ``module`` (any architecture).
 
-    Returns the logits, the captured activation (the gradient source) and the function
-    ``cam(gradient, kind)`` that turns its gradient into a map (before the ReLU).
+    Returns the logits (with their graph) and ``cam(targets, kind)``, which
+    differentiates the target logits by the captured activation and returns the map
+    before the ReLU (see :func:`grad_cam`).
     """
     captured: list[torch.Tensor] = []
     owner = threading.get_ident()
@@ -379,18 +376,24 @@ def _hooked_pass(
             f"layer {layer!r} must output (B, C, F', T') or (B, C, T'), "
             f"got {tuple(activation.shape)}"
         )
+    if activation.shape[0] != x.shape[0]:
+        raise ParameterError("the model must keep the batch axis of its input")
     A = activation.detach()
     if A.ndim == 4 and layout == "tf":
         A = A.transpose(2, 3)
     spatial = tuple(range(2, A.ndim))
 
-    def cam(G: torch.Tensor, kind: str) -> torch.Tensor:
+    def cam(targets: torch.Tensor, kind: str) -> torch.Tensor:
+        # Segments are independent in eval mode, so the gradient of the sum gives each
+        # segment the gradient of its own target logit.
+        score = logits.gather(1, targets[:, None]).sum()
+        (G,) = torch.autograd.grad(score, activation)
         if G.ndim == 4 and layout == "tf":
             G = G.transpose(2, 3)
         weights = G.mean(dim=spatial, keepdim=True) if kind == "gradcam" else F.relu(G)
         return (weights * A).sum(dim=1, keepdim=True)
 
-    return logits, activation, cam
+    return logits, cam
 
 
 def stitch_segments(

@@ -14,6 +14,7 @@ import streamlit as st
 
 from genrecls.exceptions import GenreclsError
 from genrecls.model_store import available_models
+from genrecls.trust import KINDS
 from pages._common import Clip, choose_clip, decode, decode_or_explain, describe, play
 from pages._predictor import get_predictor, start_loading
 
@@ -44,10 +45,13 @@ def music_check(digest: str, _y: np.ndarray, sr: int):
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing Grad-CAM…")
-def explain(digest: str, _M: np.ndarray, model_path: str, mtime: float, target: int, layer: str):
+def explain(
+    digest: str, _M: np.ndarray, model_path: str, mtime: float, target: int, layer: str, kind: str
+):
     from genrecls.explain import explain_track
 
-    return explain_track(get_predictor(model_path, mtime), _M, target=target, layer=layer)
+    predictor = get_predictor(model_path, mtime)
+    return explain_track(predictor, _M, target=target, layer=layer, kind=kind)
 
 
 @st.cache_data(max_entries=8, show_spinner="Resynthesising what the model heard…")
@@ -59,6 +63,7 @@ def heard_wav(
     mtime: float,
     target: int,
     layer: str,
+    kind: str,
     keep: float,
 ) -> bytes:
     import soundfile as sf
@@ -156,7 +161,7 @@ with single:
 
             st.subheader("Why? Grad-CAM")
             layers = gradcam_layer_names(predictor)
-            c1, c2 = st.columns(2)
+            c1, c2, c3 = st.columns([2, 2, 1])
             with c1:
                 target_name = st.selectbox(
                     "Explain the genre",
@@ -171,11 +176,22 @@ with single:
                     index=layers.index(default_layer_name(predictor)),
                     key="classify_layer",
                 )
+            with c3:
+                kind = st.radio(
+                    "Map",
+                    list(KINDS),
+                    format_func=KINDS.get,
+                    key="classify_kind",
+                    help="Grad-CAM weights each feature map by its average gradient; "
+                    "LayerCAM weights every cell by its own gradient, so only the cells that "
+                    "reached the decision light up.",
+                )
             target = labels.index(target_name)
-            if (target, layer) == (verdict_map.target, verdict_map.layer):
+            wanted = (target, layer, kind)
+            if wanted == (verdict_map.target, verdict_map.layer, verdict_map.kind):
                 explanation = verdict_map  # computed with the verdict
             else:
-                explanation = explain(key, M, str(entry.path), entry.mtime, target, layer)
+                explanation = explain(key, M, str(entry.path), entry.mtime, *wanted)
             st.plotly_chart(
                 plots.saliency_overlay_figure(
                     M, explanation.saliency, config=cfg, scale=explanation.scale or 1.0
@@ -185,8 +201,9 @@ with single:
             )
             st.caption(
                 "Coloured regions raised the score of the chosen genre (Grad-CAM: gradients "
-                "of the genre's score weight the layer's feature maps). One colour scale for "
-                "the whole track, so weak evidence looks weak."
+                "of the genre's score weight the layer's feature maps; LayerCAM: each cell by "
+                "its own gradient). One colour scale for the whole track, so weak evidence "
+                "looks weak."
             )
             keep = st.slider(
                 "Keep the most salient share of the sound",
@@ -203,9 +220,7 @@ with single:
             with b:
                 st.caption("What the model heard (only the salient regions)")
                 st.audio(
-                    heard_wav(
-                        key, y, explanation, str(entry.path), entry.mtime, target, layer, keep
-                    ),
+                    heard_wav(key, y, explanation, str(entry.path), entry.mtime, *wanted, keep),
                     format="audio/wav",
                 )
 
@@ -216,7 +231,8 @@ with single:
                     "checks it.\n"
                     "- **Deletion check** (Samek et al., 2017): removing the regions marked "
                     "salient first must lower the genre's probability faster than removing "
-                    "random regions; measured numbers are on the Model page.\n"
+                    "random regions. Measured for every layer and both maps on real songs: "
+                    "see the Model page, which says which maps pass.\n"
                     "- A map shows where the evidence *for this network* lies, not what a "
                     "musician would point at."
                 )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from genrecls import plots
 from genrecls.config import bundled_models_dir
 from genrecls.model_card import candidates_rows, load_card
+from genrecls.trust import KINDS
 
 CARD = bundled_models_dir() / "model_card.json"
 CONFUSION = bundled_models_dir() / "confusion_matrix.png"
+SALIENCY_REPORT = bundled_models_dir() / "saliency_report.json"
 
 st.title("🧠 The model behind the verdict")
 if not CARD.is_file():
@@ -83,9 +86,26 @@ elif MIDI_REPORT.is_file():
     st.subheader("Rendered MIDI: does it help?")
     st.markdown(midi_report["domain_gap"]["text"])
     st.markdown(midi_report["text"] + f" (`{midi_report['command']}`)")
-if "saliency" in card:
+trust = load_card(SALIENCY_REPORT) if SALIENCY_REPORT.is_file() else card.get("saliency")
+if trust:
     st.subheader("Can the Grad-CAM maps be trusted?")
-    st.markdown(card["saliency"]["text"])
+    if "model" in trust:
+        st.caption(f"Model `{trust['model']}`, measured by `{trust['command']}`.")
+    st.markdown(trust["text"])
+    shown = [
+        r
+        for r in trust.get("rows", [])
+        if r["set"] == "real test songs" and r["layer"] == trust.get("default_layer")
+    ]
+    if shown:
+        st.plotly_chart(
+            plots.deletion_curves_figure(
+                [(KINDS[r["kind"]], r["curve_salient"], r["curve_random"]) for r in shown],
+                title=f"Deletion curves on real test songs, layer {shown[0]['layer']} (mean)",
+            ),
+            theme=None,
+            key="fig_deletion",
+        )
 if "timing" in card:
     st.subheader("Speed")
     st.markdown(card["timing"]["text"])

@@ -21,6 +21,9 @@ from genrecls.models.musicnn import Musicnn
 
 Feature = Literal["pooled", "embedding"]
 
+#: Segments per autograd graph when :meth:`MusicnnClassifier.gradcam_pass` builds a map.
+_GRADCAM_CHUNK = 8
+
 
 class MusicnnClassifier(nn.Module):
     """musicnn backbone + standardisation + linear genre head.
@@ -123,8 +126,8 @@ class MusicnnClassifier(nn.Module):
 
     def gradcam_pass(
         self, x: torch.Tensor, *, layer: str
-    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, str], torch.Tensor]]:
-        """One forward pass prepared for Grad-CAM, without materialising every 2-D map.
+    ) -> tuple[torch.Tensor, Callable[[torch.Tensor, str], torch.Tensor]]:
+        """Logits, and Grad-CAM from them, without materialising every 2-D map.
 
         Grad-CAM through forward hooks needs the front-end's time × frequency maps of all
         five branches and a backward pass through their max over frequency. Neither is
@@ -133,27 +136,27 @@ class MusicnnClassifier(nn.Module):
         frequency. Its sum over frequency and time, and so the Grad-CAM channel weight
         ``w_c = sum_t g[c, t] / (T F')``, needs only ``g``, which the cheap 1-D mid- and
         back-end give; the map is then recomputed for the explained branch alone
-        (:meth:`~genrecls.models.musicnn.Musicnn.branch_cam`). The front-end runs fused
-        (:func:`genrecls.models.musicnn._frequency_max`), exactly as for classifying.
+        (:meth:`~genrecls.models.musicnn.Musicnn.branch_cam`). The front-end runs once,
+        fused (:func:`genrecls.models.musicnn._frequency_max`), exactly as for
+        classifying; the small autograd graph of the 1-D part is built a few segments at
+        a time when the map is asked for, so the memory stays flat with many segments.
 
         Parameters
         ----------
         x : torch.Tensor [shape=(B, n_mels, T)]
-            Log-mel segments (called with gradients enabled).
+            Log-mel segments.
         layer : str
             A key of :meth:`gradcam_layers`.
 
         Returns
         -------
         logits : torch.Tensor [shape=(B, n_classes)]
-            With an autograd graph back to ``source``.
-        source : torch.Tensor
-            The tensor the logits are differentiated by: the branch's frequency maximum
-            ``[B, C, T]`` (front-end layers) or ``midend3``'s output ``[B, 64, T]``.
+            No autograd graph.
         cam : callable
-            ``cam(d logits / d source, kind)`` → the map before the final ReLU,
-            ``[B, 1, F', T']`` (front-end) or ``[B, 1, T']`` (``midend3``), for
-            ``kind`` ``"gradcam"`` or ``"layercam"`` (see :mod:`genrecls.saliency`).
+            ``cam(targets, kind)``: for ``targets`` (class per segment, ``[B]`` long) and
+            ``kind`` ``"gradcam"`` or ``"layercam"`` (see :mod:`genrecls.saliency`), the
+            map before the final ReLU, ``[B, 1, F', T']`` (front-end) or ``[B, 1, T']``
+            (``midend3``).
         """
         net = self.backbone
         xt = x.transpose(1, 2)  # musicnn wants [B, T, n_mels]
@@ -161,27 +164,47 @@ class MusicnnClassifier(nn.Module):
             raise ParameterError(f"unknown Grad-CAM layer {layer!r}")
         with torch.no_grad():
             branches = net.frontend(xt)  # fused: no 2-D maps kept
-        # Gradients start at the explained branch, or at the whole front-end for midend3
-        # (the backbone's weights are frozen, so nothing else would need a graph).
-        for i, name in enumerate(net.FRONTEND):
-            if layer in (name, "midend3"):
-                branches[i].requires_grad_(True)
-        outputs, midend3 = net.from_frontend(branches)
-        z = (outputs[self.feature] - self.feature_mean) / self.feature_scale
-        logits = self.head(self.dropout(z))
+            logits = self.head_logits(net.from_frontend(branches)[0][self.feature])
+
+        def cam(targets: torch.Tensor, kind: str) -> torch.Tensor:
+            out = []
+            for start in range(0, len(xt), _GRADCAM_CHUNK):
+                part = slice(start, start + _GRADCAM_CHUNK)
+                out.append(
+                    self._frontend_cam(
+                        xt[part], [b[part] for b in branches], targets[part], layer, kind
+                    )
+                )
+            return torch.cat(out)
+
+        return logits, cam
+
+    def _frontend_cam(
+        self,
+        xt: torch.Tensor,
+        branches: list[torch.Tensor],
+        targets: torch.Tensor,
+        layer: str,
+        kind: str,
+    ) -> torch.Tensor:
+        """:meth:`gradcam_pass`'s map for a few segments (``xt`` time first)."""
+        net = self.backbone
+        with torch.inference_mode(False), torch.enable_grad():
+            # Gradients start at the explained branch, or at the whole front-end for
+            # midend3 (the backbone's weights are frozen: nothing else needs a graph).
+            branches = [
+                b.detach().requires_grad_(layer in (name, "midend3"))
+                for b, name in zip(branches, net.FRONTEND, strict=True)
+            ]
+            outputs, midend3 = net.from_frontend(branches)
+            logits = self.head_logits(outputs[self.feature])
+            score = logits.gather(1, targets[:, None]).sum()
+            source = midend3 if layer == "midend3" else branches[net.FRONTEND.index(layer)]
+            (g,) = torch.autograd.grad(score, source)
         if layer == "midend3":
-            A = midend3.detach()
-
-            def cam(g: torch.Tensor, kind: str) -> torch.Tensor:
-                weights = g.mean(dim=2, keepdim=True) if kind == "gradcam" else torch.relu(g)
-                return (weights * A).sum(dim=1, keepdim=True)  # [B, 1, T]
-
-            return logits, midend3, cam
-
-        def branch_cam(g: torch.Tensor, kind: str) -> torch.Tensor:
-            return net.branch_cam(layer, xt, g, kind=kind).transpose(1, 2)[:, None]
-
-        return logits, branches[net.FRONTEND.index(layer)], branch_cam
+            weights = g.mean(dim=2, keepdim=True) if kind == "gradcam" else torch.relu(g)
+            return (weights * midend3.detach()).sum(dim=1, keepdim=True)  # [b, 1, T]
+        return net.branch_cam(layer, xt, g, kind=kind).transpose(1, 2)[:, None]
 
     def default_gradcam_layer(self) -> str:
         """The layer shown first: the coarser 2-D time × frequency front-end map."""
