@@ -30,6 +30,9 @@ UNSURE_TOP1 = 0.45
 UNSURE_ENTROPY = 0.75
 #: Multiply–accumulates per forward pass that the automatic batch size aims for.
 BATCH_MACS = 300_000_000
+#: Segments, spread over the song, of the quick first verdict on a long song (the app
+#: then refines it with all :attr:`GenrePredictor.max_segments`).
+FIRST_LOOK_SEGMENTS = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,6 +399,7 @@ def warm_up(predictor: GenrePredictor, *, seconds: float = 4.0) -> float:
 
 
 __all__ = [
+    "FIRST_LOOK_SEGMENTS",
     "GenrePredictor",
     "TrackPrediction",
     "aggregate_geometric",

@@ -27,11 +27,18 @@ def classify(digest: str, _y: np.ndarray, model_path: str, mtime: float):
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
-def classify_explained(digest: str, _y: np.ndarray, model_path: str, mtime: float):
-    """The verdict and the Grad-CAM map of its genre (default layer) from one pass."""
+def classify_explained(
+    digest: str, _y: np.ndarray, model_path: str, mtime: float, max_segments: int | None
+):
+    """The verdict and the Grad-CAM map of its genre (default layer) from one pass.
+
+    ``max_segments`` caps the segments analysed (``None``: the model's own setting).
+    """
     from genrecls.explain import classify_and_explain
 
     predictor = get_predictor(model_path, mtime)
+    if max_segments is not None:
+        predictor = predictor.with_options(max_segments=max_segments)
     M = predictor.spectrogram(_y)
     duration = len(_y) / predictor.feature_config.sr
     return (M, *classify_and_explain(predictor, M, duration=duration))
@@ -109,6 +116,7 @@ with single:
     else:
         from genrecls import plots
         from genrecls.explain import default_layer_name, gradcam_layer_names
+        from genrecls.predict import FIRST_LOOK_SEGMENTS
 
         predictor = loaded_predictor()
         cfg, labels = predictor.feature_config, predictor.labels
@@ -117,7 +125,15 @@ with single:
             st.markdown(describe(audio, clip))
             play(clip, audio)
             y, key = audio.samples, clip.digest
-            M, prediction, verdict_map = classify_explained(key, y, str(entry.path), entry.mtime)
+            # A long song gets a first verdict from a spread of segments at once, then the
+            # page reruns with every segment analysed (see the end of this tab).
+            refined = st.session_state.setdefault("classify_refined", set())
+            first_look = (key, str(entry.path)) not in refined and len(
+                y
+            ) > FIRST_LOOK_SEGMENTS * cfg.segment_seconds * cfg.sr
+            M, prediction, verdict_map = classify_explained(
+                key, y, str(entry.path), entry.mtime, FIRST_LOOK_SEGMENTS if first_look else None
+            )
             check = music_check(key, y, cfg.sr)
 
             left, right = st.columns([2, 3])
@@ -142,6 +158,12 @@ with single:
                     "probabilities, calibrated by temperature scaling "
                     f"(T = {prediction.temperature:.2f})."
                 )
+                if first_look:
+                    st.info(
+                        f"**First look** from {len(prediction.segment_starts)} segments "
+                        "spread over the song; refining with more of them…",
+                        icon="⏳",
+                    )
             with right:
                 st.plotly_chart(
                     plots.probability_bar_figure(prediction.probabilities, labels=labels),
@@ -223,6 +245,11 @@ with single:
                     heard_wav(key, y, explanation, str(entry.path), entry.mtime, *wanted, keep),
                     format="audio/wav",
                 )
+
+            if first_look:  # the refined verdict replaces this one when it is ready
+                classify_explained(key, y, str(entry.path), entry.mtime, None)
+                refined.add((key, str(entry.path)))
+                st.rerun()
 
             with st.expander("Can I trust this map?"):
                 st.markdown(

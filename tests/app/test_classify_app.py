@@ -97,3 +97,31 @@ def test_choosing_another_genre_to_explain():
     at.selectbox(key="classify_target").set_value("jazz").run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3
+
+
+def test_a_long_song_gets_a_first_look_then_every_segment(monkeypatch):
+    """More than FIRST_LOOK_SEGMENTS segments: a quick verdict, then the page refines."""
+    from genrecls import explain
+    from genrecls.predict import FIRST_LOOK_SEGMENTS
+
+    analysed = []
+    real = explain.classify_and_explain
+
+    def counting(predictor, M, **kwargs):
+        prediction, explanation = real(predictor, M, **kwargs)
+        analysed.append(len(prediction.segment_starts))
+        return prediction, explanation
+
+    monkeypatch.setattr(explain, "classify_and_explain", counting)
+    seconds = 3.0 * (FIRST_LOOK_SEGMENTS + 6)
+    rng = np.random.default_rng(5)  # a clip no other test classified
+    y = 0.5 * drum_loop(sr=16000, seconds=seconds) + 0.5 * piano_melody(sr=16000, seconds=seconds)
+    y = (y + 0.01 * rng.standard_normal(y.size)).astype(np.float32)
+    at = _run(Clip(_wav(y, 16000), "long.wav"))
+    assert not at.exception
+    assert len(analysed) == 2  # the first look, then the refined verdict
+    assert analysed[0] == FIRST_LOOK_SEGMENTS < FIRST_LOOK_SEGMENTS + 6 <= analysed[1]
+    caption = " ".join(c.value for c in at.caption)
+    assert f"Track verdict from {analysed[1]} segments" in caption
+    assert not any("First look" in i.value for i in at.info)  # the refined page shows
+    assert len(at.get("plotly_chart")) == 3
