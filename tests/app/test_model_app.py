@@ -22,3 +22,25 @@ def test_model_page_shows_the_card():
     assert len(at.metric) == 4
     assert len(at.dataframe) >= 3
     assert any("Known limits" in s.value for s in at.subheader)
+
+
+@pytest.mark.skipif(
+    not (bundled_models_dir() / "saliency_report.json").is_file(),
+    reason="saliency report missing (python -m genrecls saliency-report)",
+)
+def test_model_page_shows_the_trust_report_and_deletion_curves():
+    import json
+
+    report = json.loads((bundled_models_dir() / "saliency_report.json").read_text())
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    assert any("trusted" in s.value for s in at.subheader)
+    text = " ".join(m.value for m in at.markdown)
+    assert "LayerCAM" in text and "Grad-CAM" in text
+    assert report["rows"][0]["layer"] in text
+    real = [r for r in report["rows"] if r["set"] == "real test songs"]
+    if real:  # the deletion-curve plot of the real songs at the Classify default layer
+        figures = [c for c in at.get("plotly_chart") if "Deletion curves" in c.proto.spec]
+        assert len(figures) == 1
