@@ -181,7 +181,7 @@ with single:
                 key="fig_timeline",
             )
 
-            st.subheader("Why? Grad-CAM")
+            st.subheader("Why? Grad-CAM and LayerCAM")
             layers = gradcam_layer_names(predictor)
             c1, c2, c3 = st.columns([2, 2, 1])
             with c1:
@@ -216,7 +216,12 @@ with single:
                 explanation = explain(key, M, str(entry.path), entry.mtime, *wanted)
             st.plotly_chart(
                 plots.saliency_overlay_figure(
-                    M, explanation.saliency, config=cfg, scale=explanation.scale or 1.0
+                    M,
+                    explanation.saliency,
+                    config=cfg,
+                    scale=explanation.scale or 1.0,
+                    title=f"What the network looked at ({KINDS[explanation.kind]}, "
+                    f"{explanation.layer})",
                 ),
                 theme=None,
                 key="fig_gradcam",

@@ -125,3 +125,13 @@ def test_a_long_song_gets_a_first_look_then_every_segment(monkeypatch):
     assert f"Track verdict from {analysed[1]} segments" in caption
     assert not any("First look" in i.value for i in at.info)  # the refined page shows
     assert len(at.get("plotly_chart")) == 3
+
+
+def test_layercam_can_be_chosen_and_is_named_on_the_figure():
+    y = drum_loop(sr=22050, seconds=4.0)
+    at = _run(Clip(_wav(y, 22050), "drums.wav"))
+    assert "Grad-CAM" in at.get("plotly_chart")[2].proto.spec
+    at.radio(key="classify_kind").set_value("layercam").run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3 and "LayerCAM" in charts[2].proto.spec
