@@ -22,6 +22,7 @@ Markdown summary; ``python -m genrecls saliency-report`` writes it to
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,14 +50,16 @@ def clip_segments(
     segments : dict[str, np.ndarray [shape=(n, n_mels, frames)]]
         By file name.
     """
-    from genrecls.audio import load_audio
+    from genrecls.audio import TruncatedAudioWarning, load_audio
     from genrecls.features import segment_spectrogram
 
     cfg = predictor.feature_config
     out = {}
+    seconds = max_segments * cfg.segment_seconds + 0.5
     for path in paths:
-        seconds = max_segments * cfg.segment_seconds + 0.5
-        y = load_audio(path, sr=cfg.sr, max_duration=seconds).samples
+        with warnings.catch_warnings():  # cutting the clip short is the point here
+            warnings.simplefilter("ignore", TruncatedAudioWarning)
+            y = load_audio(path, sr=cfg.sr, max_duration=seconds).samples
         out[Path(path).name] = segment_spectrogram(predictor.spectrogram(y), config=cfg)[0][
             :max_segments
         ]
