@@ -443,9 +443,15 @@ def _sniff_wav(head: bytes) -> _WavHeader | None:
 
 def _downmix(block: np.ndarray) -> np.ndarray:
     """Mean over channels of ``block`` [shape=(n, channels)] as float32 [shape=(n,)]."""
+    mono = np.array(block[:, 0], dtype=np.float32)
     if block.shape[1] == 1:
-        return np.array(block[:, 0], dtype=np.float32)
-    return block.mean(axis=1, dtype=np.float32)
+        return mono
+    # channel by channel: numpy's mean over a short, strided axis took 30 ms for 30 s of
+    # 44.1 kHz stereo, a third of the whole decode
+    for c in range(1, block.shape[1]):
+        mono += block[:, c]
+    mono *= np.float32(1.0 / block.shape[1])
+    return mono
 
 
 class _MonoStream:

@@ -448,8 +448,13 @@ def stitch_segments(
         if fold_repeats and n_frames < frames:
             cols = cols % n_frames
         keep = cols < n_frames
-        np.add.at(total.T, cols[keep], m[:, keep].T)
-        np.add.at(count, cols[keep], 1)
+        if fold_repeats and n_frames < frames:  # a column can repeat: unbuffered add
+            np.add.at(total.T, cols[keep], m[:, keep].T)
+            np.add.at(count, cols[keep], 1)
+        else:  # consecutive columns from s on
+            k = int(keep.sum())
+            total[:, int(s) : int(s) + k] += m[:, :k]
+            count[int(s) : int(s) + k] += 1
     if np.any(count == 0):
         first = int(np.flatnonzero(count == 0)[0])
         raise ParameterError(f"frame {first} of {n_frames} is covered by no segment")

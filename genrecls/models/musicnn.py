@@ -248,9 +248,13 @@ def _frequency_max(branch: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     2-D map, as Grad-CAM does), the same numbers are computed without materialising the
     map through ReLU and BN: both are monotone per channel, so
     ``max_f BN(ReLU(z)) = BN(ReLU(max_f z))`` where the BN scale is positive and
-    ``BN(ReLU(min_f z))`` where it is negative. A low-rank convolution's 1 × 1 mix runs
-    as one matrix product in time × frequency × channel layout. Segments are processed a
-    few at a time to keep the temporary maps small.
+    ``BN(ReLU(min_f z))`` where it is negative. The minimum is taken as
+    ``-max_f(-z)``: the sign of each channel's scale is folded into the convolution, so
+    one max over frequency serves every channel. The maps are reduced in time ×
+    frequency × channel layout, where the max over frequency is an element-wise max of
+    contiguous channel vectors (``aminmax`` over a short innermost axis was 40 % of the
+    forward pass). Segments are processed a few at a time to keep the temporary maps
+    small.
 
     Parameters
     ----------
@@ -264,46 +268,82 @@ def _frequency_max(branch: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """
     if branch.training or torch.is_grad_enabled() or _has_hooks(branch):
         return branch(x).amax(dim=3)
-    conv, bn = branch.conv, branch.bn
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # [C]
-    shift = bn.bias - bn.running_mean * scale
-    positive = (scale >= 0)[:, None]  # [C, 1]
-    out = []
-    for chunk in torch.split(x, _FUSED_CHUNK):
-        if isinstance(conv, LowRankConv2d):
-            lo, hi = _low_rank_min_max(conv, branch.pad(chunk))
-        else:
-            lo, hi = torch.aminmax(conv(branch.pad(chunk)), dim=3)  # [b, C, T']
-        out.append(torch.relu(torch.where(positive, hi, lo)) * scale[:, None] + shift[:, None])
-    return torch.cat(out)
+    conv = branch.conv
+    scale, shift = _batch_norm_affine(branch.bn)
+    sign = torch.where(scale >= 0, 1.0, -1.0).to(scale.dtype)  # [C]
+    extreme = _low_rank_signed_max if isinstance(conv, LowRankConv2d) else _full_rank_signed_max
+    out = [extreme(conv, branch.pad(chunk), sign) for chunk in torch.split(x, _FUSED_CHUNK)]
+    z = torch.cat(out)  # [B, C, T']: max over frequency where the scale is ≥ 0, else min
+    return torch.relu(z) * scale[:, None] + shift[:, None]
 
 
 #: Frames per block of the low-rank mix, so each block's map stays in the CPU cache
 #: (64 × 59 bands × 204 channels ≈ 3 MB). Measured on 11 segments, idle, 2 threads: the
 #: fast model's forward pass 0.36–0.41 s with blocks of 16 frames, 0.31–0.33 s with 64,
-#: 0.37–0.40 s with a whole segment (187).
+#: 0.37–0.40 s with a whole segment (187) (channel × time × frequency layout, before
+#: the reduction moved to time × frequency × channel).
 _MIX_FRAMES = 64
 
 
-def _low_rank_min_max(conv, padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Min and max over frequency of a :class:`LowRankConv2d`'s output, block by block.
+def _low_rank_signed_max(conv, padded: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """``sign · max_f(sign · z)`` of a :class:`LowRankConv2d`'s output ``z``, block by block.
 
-    Returns two ``[b, C, T']`` tensors (the 1 × 1 mix bias included).
+    Returns ``[b, C, T']`` (the 1 × 1 mix bias included): the max over frequency for the
+    channels with ``sign`` +1, the min for those with -1.
     """
-    basis = conv.basis(padded)  # [b, r, T', F']
-    b, r, t, f = basis.shape
-    mix = conv.mix.weight.view(-1, r)  # [C, r]
-    lo = basis.new_empty(b, len(mix), t)
-    hi = basis.new_empty(b, len(mix), t)
+    basis = conv.basis(padded).permute(0, 2, 3, 1).contiguous()  # [b, T', F', r]
+    b, t, f, r = basis.shape
+    mix_t = (conv.mix.weight.view(-1, r) * sign[:, None]).T.contiguous()  # [r, C]
+    out = basis.new_empty(b, t, mix_t.shape[1])
     for i in range(b):
         for s in range(0, t, _MIX_FRAMES):
-            block = basis[i, :, s : s + _MIX_FRAMES].reshape(r, -1)  # [r, frames * F']
-            z = torch.mm(mix, block).view(len(mix), -1, f)  # [C, frames, F']
-            torch.aminmax(
-                z, dim=2, out=(lo[i, :, s : s + _MIX_FRAMES], hi[i, :, s : s + _MIX_FRAMES])
-            )
-    bias = conv.mix.bias[:, None]
-    return lo + bias, hi + bias
+            z = torch.mm(basis[i, s : s + _MIX_FRAMES].reshape(-1, r), mix_t)  # [n·F', C]
+            torch.amax(z.view(-1, f, mix_t.shape[1]), dim=1, out=out[i, s : s + _MIX_FRAMES])
+    return out.transpose(1, 2) * sign[:, None] + conv.mix.bias[:, None]
+
+
+def _full_rank_signed_max(conv, padded: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """``sign · max_f(sign · conv(padded))`` for a plain :class:`torch.nn.Conv2d`, ``[b, C, T']``.
+
+    The sign is folded into the weights and bias; the map is computed channels-last so
+    the max over frequency runs over contiguous channel vectors.
+    """
+    weight = (conv.weight * sign[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+    bias = conv.bias * sign if conv.bias is not None else None
+    z = torch.nn.functional.conv2d(
+        padded.contiguous(memory_format=torch.channels_last), weight, bias
+    )
+    return z.amax(dim=3) * sign[:, None]
+
+
+def _batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode batch norm as ``scale * x + shift`` per channel (two ``[C]`` tensors)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def _low_rank_weighted_map(
+    branch: nn.Sequential, padded: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """``sum_c weights[:, c] * A_c`` for a low-rank branch's map ``A``, ``[b, T', F']``.
+
+    ``A = BN(ReLU(z))`` (eval mode) with ``z`` the :class:`LowRankConv2d` output; the sum
+    is ``ReLU(z) @ (weights * scale) + weights · shift``, computed block by block in time ×
+    frequency × channel layout, so neither ``A`` nor ``z`` is ever whole.
+    """
+    conv = branch.conv
+    scale, shift = _batch_norm_affine(branch.bn)
+    basis = conv.basis(padded).permute(0, 2, 3, 1).contiguous()  # [b, T', F', r]
+    b, t, f, r = basis.shape
+    mix_t = conv.mix.weight.view(-1, r).T.contiguous()  # [r, C]
+    out = basis.new_empty(b, t, f)
+    for i in range(b):
+        v = (weights[i] * scale)[:, None]  # [C, 1]
+        const = (weights[i] * shift).sum()
+        for s in range(0, t, _MIX_FRAMES):
+            z = torch.addmm(conv.mix.bias, basis[i, s : s + _MIX_FRAMES].reshape(-1, r), mix_t)
+            out[i, s : s + _MIX_FRAMES] = (z.relu_() @ v).view(-1, f) + const
+    return out
 
 
 def _has_hooks(module: nn.Module) -> bool:
@@ -564,6 +604,9 @@ class Musicnn(nn.Module):
                 torch.split(weights, _FUSED_CHUNK),
                 strict=True,
             ):
+                if kind == "gradcam" and isinstance(branch.conv, LowRankConv2d):
+                    out.append(_low_rank_weighted_map(branch, branch.pad(chunk), w))
+                    continue
                 A = branch(chunk)  # [b, C, T, F']
                 if kind == "gradcam":
                     out.append(torch.einsum("bc,bctf->btf", w, A))
