@@ -85,6 +85,27 @@ def _random_bn_model(ranks: tuple[int | None, int | None], *, seed: int = 0):
 
 
 @pytest.mark.parametrize("ranks", [(None, None), (12, 8)])
+def test_fused_frontend_off_runs_the_plain_layers(ranks, monkeypatch):
+    """``fused_frontend = False``: the reference path (no fused max), the same logits."""
+    import genrecls.models.musicnn as musicnn_module
+
+    calls = []
+    fused_max = musicnn_module._frequency_max
+    monkeypatch.setattr(
+        musicnn_module, "_frequency_max", lambda *a: calls.append(1) or fused_max(*a)
+    )
+    model = _random_bn_model(ranks)
+    x = torch.from_numpy(_music_like(4))
+    with torch.inference_mode():
+        fused = model(x)["logits"]
+        assert len(calls) == 5  # one per front-end branch
+        model.backbone.fused_frontend = False
+        plain = model(x)["logits"]
+    assert len(calls) == 5  # not called again
+    assert torch.allclose(fused, plain, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("ranks", [(None, None), (12, 8)])
 def test_fused_frequency_max_matches_the_plain_path(ranks):
     """inference_mode takes the fused path; with autograd on, the plain one; same logits."""
     model = _random_bn_model(ranks)

@@ -436,6 +436,9 @@ class Musicnn(nn.Module):
             raise ParameterError(f"dropout must be in [0, 1), got {dropout!r}")
         self.n_mels = n_mels
         self.n_tags = n_tags
+        #: Evaluate the front-end's max over frequency without its 2-D maps where possible
+        #: (:func:`_frequency_max`); ``False`` runs the plain layers (the reference path).
+        self.fused_frontend = True
 
         # input
         self.input_bn = _batch_norm_2d(1)
@@ -526,6 +529,8 @@ class Musicnn(nn.Module):
             ``[B, 51, T]`` three times (temporal; maps ``[B, 51, T, 96]``).
         """
         xb = self.normalized_input(x)  # [B, 1, T, 96]
+        if not self.fused_frontend:
+            return [getattr(self, name)(xb).amax(dim=3) for name in self.FRONTEND]
         return [_frequency_max(getattr(self, name), xb) for name in self.FRONTEND]
 
     def from_frontend(
