@@ -15,6 +15,9 @@ compress
 saliency-report
     Deletion and randomisation checks of Grad-CAM and LayerCAM on the demo clips and real
     test songs (``models/saliency_report.json``, shown on the Model page).
+refresh-card
+    Measure the bundled model card's speed and saliency sections again, without
+    retraining (``models/model_card.json`` and ``.md``).
 distill
     Distil the bundled model into a compact student CNN (``models/genre_model_student.pt``
     and ``models/student_card.json``); needs the ``make model`` cache.
@@ -137,6 +140,15 @@ def _cmd_saliency_report(args: argparse.Namespace) -> int:
     return main(model_path=Path(args.model), out_path=Path(args.out), per_genre=args.per_genre)
 
 
+def _cmd_refresh_card(args: argparse.Namespace) -> int:
+    import torch
+
+    from genrecls.card_refresh import main
+
+    torch.set_num_threads(args.threads)
+    return main(models_dir=Path(args.models), repeats=args.repeats)
+
+
 def _cmd_distill(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -212,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-genre", type=int, default=1, help="real test songs per genre")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_saliency_report)
+
+    p = sub.add_parser(
+        "refresh-card",
+        help="measure the model card's speed and saliency sections again (no retraining)",
+    )
+    p.add_argument("--models", default=str(bundled_models_dir()))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_cmd_refresh_card)
 
     p = sub.add_parser("distill", help="distil the bundled model into a compact student CNN")
     p.add_argument("--out", default=str(bundled_models_dir()))
