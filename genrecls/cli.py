@@ -137,7 +137,13 @@ def _cmd_saliency_report(args: argparse.Namespace) -> int:
     from genrecls.trust import main
 
     torch.set_num_threads(args.threads)
-    return main(model_path=Path(args.model), out_path=Path(args.out), per_genre=args.per_genre)
+    return main(
+        model_path=Path(args.model),
+        out_path=Path(args.out),
+        per_genre=args.per_genre,
+        steps=args.steps,
+        fills=args.fills,
+    )
 
 
 def _cmd_refresh_card(args: argparse.Namespace) -> int:
@@ -146,7 +152,7 @@ def _cmd_refresh_card(args: argparse.Namespace) -> int:
     from genrecls.card_refresh import main
 
     torch.set_num_threads(args.threads)
-    return main(models_dir=Path(args.models), repeats=args.repeats)
+    return main(models_dir=Path(args.models), repeats=args.repeats, steps=args.steps)
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -215,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temporal-rank", type=int, default=16, help="of 51 temporal filters")
     p.set_defaults(func=_cmd_compress)
 
+    from genrecls.trust import FILLS  # numpy only
+
     p = sub.add_parser(
         "saliency-report",
         help="deletion and randomisation checks of the saliency maps (models/saliency_report.json)",
@@ -222,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(bundled_models_dir() / "genre_model_fast.pt"))
     p.add_argument("--out", default=str(bundled_models_dir() / "saliency_report.json"))
     p.add_argument("--per-genre", type=int, default=1, help="real test songs per genre")
+    p.add_argument("--steps", type=int, default=10, help="deletion steps")
+    p.add_argument(
+        "--fills",
+        nargs="+",
+        choices=list(FILLS),
+        default=list(FILLS),
+        help="what replaces deleted blocks: the clip mean, or imputed from neighbours",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_saliency_report)
 
@@ -231,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--models", default=str(bundled_models_dir()))
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=10, help="deletion steps")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_refresh_card)
 

@@ -75,6 +75,7 @@ from torch import nn
 
 from genrecls.exceptions import ParameterError
 from genrecls.features import FeatureConfig, _check_audio, segment_spectrogram
+from genrecls.imputation import noisy_linear_imputation
 
 __all__ = [
     "GradCamResult",
@@ -709,7 +710,7 @@ def deletion_curve(
     *,
     target: int | None = None,
     steps: int = 20,
-    baseline: Literal["mean", "min"] = "mean",
+    baseline: Literal["mean", "min", "inpaint"] = "mean",
     order: Literal["saliency", "random"] = "saliency",
     region: tuple[int, int] = (1, 1),
     seed: int = 0,
@@ -743,8 +744,11 @@ def deletion_curve(
         Class whose probability is followed; ``None`` = the class predicted on ``x``.
     steps : int > 0
         Number of deletion increments; the curve has ``steps + 1`` points.
-    baseline : {"mean", "min"}
-        Value written into deleted cells: the mean or the minimum of ``x``.
+    baseline : {"mean", "min", "inpaint"}
+        What replaces deleted cells: the mean or the minimum of ``x``, or
+        ``"inpaint"``: each segment's deleted cells imputed from their neighbours plus
+        1 % noise (:func:`genrecls.imputation.noisy_linear_imputation`, Rong et al.,
+        2022), so the shape of the deleted blocks does not show in the input.
     order : {"saliency", "random"}
         Delete the most salient blocks first, or in random order.
     region : (int, int)
@@ -775,8 +779,8 @@ def deletion_curve(
         raise ParameterError(f"cam shape {cam.shape} differs from x shape {x_np.shape}")
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps <= 0:
         raise ParameterError(f"steps must be a positive integer, got {steps!r}")
-    if baseline not in ("mean", "min"):
-        raise ParameterError(f"baseline must be 'mean' or 'min', got {baseline!r}")
+    if baseline not in ("mean", "min", "inpaint"):
+        raise ParameterError(f"baseline must be 'mean', 'min' or 'inpaint', got {baseline!r}")
     if order not in ("saliency", "random"):
         raise ParameterError(f"order must be 'saliency' or 'random', got {order!r}")
     if not np.all(np.isfinite(x_np)) or not np.all(np.isfinite(cam)):
@@ -810,7 +814,16 @@ def deletion_curve(
     curve = np.empty(steps + 1)
     with torch.inference_mode():
         for k in range(steps + 1):
-            perturbed = np.where(rank_of_cell < int(round(k / steps * n_blocks)), fill, batch)
+            deleted = rank_of_cell < int(round(k / steps * n_blocks))
+            if baseline == "inpaint":
+                perturbed = np.stack(
+                    [
+                        noisy_linear_imputation(segment, gone, rng=rng)
+                        for segment, gone in zip(batch, deleted, strict=True)
+                    ]
+                )
+            else:
+                perturbed = np.where(deleted, fill, batch)
             inp = torch.from_numpy(perturbed.astype(np.float32, copy=False)).to(device)
             probs = torch.softmax(_logits(model(inp)).float(), dim=1).mean(dim=0).cpu().numpy()
             if k == 0:

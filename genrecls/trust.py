@@ -5,10 +5,14 @@ LayerCAM, at every layer of ``model.gradcam_layers()``) is put through two check
 
 deletion (Samek et al., 2017)
     The clip's segments are tiled into blocks of mel bands × frames; the blocks are
-    deleted (set to the clip's mean) most salient first, and, as the control, in random
-    order. The probability of the explained genre is followed; the area under that curve
-    is small when the map found the evidence the model uses. A map *passes* on a clip
-    when its area is below the random order's.
+    deleted most salient first, and, as the control, in random order. The probability of
+    the explained genre is followed; the area under that curve is small when the map
+    found the evidence the model uses. A map *passes* on a clip when its area is below
+    the random order's. Each check is run with two fills of the deleted blocks
+    (:data:`FILLS`): the clip's mean, and the blocks imputed from their neighbours (Rong
+    et al., 2022, who showed that a constant fill lets the *shape* of the deleted blocks
+    sway the model: scattered flat blocks can hurt a prediction more than removing its
+    evidence does).
 randomisation (Adebayo et al., 2018)
     The Spearman rank correlation between the map of the trained model and of a copy
     whose every weight is re-initialised: near 0 means the map depends on what the model
@@ -34,10 +38,24 @@ from genrecls.exceptions import ParameterError
 if TYPE_CHECKING:  # torch and the model code load only when a check runs
     from genrecls.predict import GenrePredictor
 
-__all__ = ["KINDS", "clip_segments", "deletion_check", "trust_report", "render_trust_text"]
+__all__ = [
+    "FILLS",
+    "KINDS",
+    "clip_segments",
+    "deletion_check",
+    "trust_report",
+    "render_trust_text",
+]
 
 #: The saliency maps the app offers, and their names for people.
 KINDS: dict[str, str] = {"gradcam": "Grad-CAM", "layercam": "LayerCAM"}
+
+#: How the deletion check fills deleted blocks (``baseline`` of
+#: :func:`genrecls.saliency.deletion_curve`), and what to call it.
+FILLS: dict[str, str] = {
+    "mean": "clip mean",
+    "inpaint": "imputed from neighbours",
+}
 
 
 def clip_segments(
@@ -76,6 +94,7 @@ def deletion_check(
     region: tuple[int, int] = (8, 8),
     n_random: int = 2,
     seed: int = 0,
+    fill: str = "mean",
 ) -> dict:
     """Deletion curves of one clip: salient blocks first, and random orders.
 
@@ -95,6 +114,8 @@ def deletion_check(
         Random orders averaged for the control.
     seed : int
         Seed of the first random order.
+    fill : str
+        A key of :data:`FILLS`: what replaces the deleted blocks.
 
     Returns
     -------
@@ -106,6 +127,8 @@ def deletion_check(
 
     if n_random < 1:
         raise ParameterError(f"n_random must be >= 1, got {n_random}")
+    if fill not in FILLS:
+        raise ParameterError(f"fill must be one of {list(FILLS)}, got {fill!r}")
     cam = grad_cam(model, segments, layer=layer, kind=kind)
     target = cam.track_class
 
@@ -119,6 +142,7 @@ def deletion_check(
             region=region,
             order=order,
             seed=s,
+            baseline=fill,
         )
 
     salient = curve("saliency", seed)
@@ -140,6 +164,7 @@ def trust_report(
     layers: Sequence[str] | None = None,
     steps: int = 10,
     region: tuple[int, int] = (8, 8),
+    fills: Sequence[str] = tuple(FILLS),
     progress=None,
 ) -> dict:
     """Deletion and randomisation checks of every map on sets of clips.
@@ -157,15 +182,17 @@ def trust_report(
         Layers; ``None`` = all of ``model.gradcam_layers()``.
     steps, region
         See :func:`deletion_check`.
+    fills : sequence of str
+        Keys of :data:`FILLS`; the deletion check runs once per fill.
     progress : callable or None
         Wraps the iterable of clips (e.g. ``tqdm``) for progress bars.
 
     Returns
     -------
     report : dict
-        ``rows``: one per (set, kind, layer) with the mean areas, the number of clips where
-        the salient order wins, the mean randomisation ρ and the mean curves; ``clips``:
-        the per-clip numbers; ``settings``; and ``text`` (Markdown, see
+        ``rows``: one per (set, fill, kind, layer) with the mean areas, the number of
+        clips where the salient order wins, the mean randomisation ρ and the mean curves;
+        ``clips``: the per-clip numbers; ``settings``; and ``text`` (Markdown, see
         :func:`render_trust_text`).
     """
     from genrecls.saliency import randomization_check
@@ -173,46 +200,45 @@ def trust_report(
     model = predictor.model
     layers = list(layers or model.gradcam_layers())
     wrap = progress or (lambda it, **_: it)
+    for value, known, what in ((kinds, KINDS, "kind"), (fills, FILLS, "fill")):
+        if not value or any(v not in known for v in value):
+            raise ParameterError(f"{what}s must be among {list(known)}, got {list(value)}")
     rows, clips = [], []
     for set_name, clip_set in clip_sets.items():
         for kind in kinds:
-            if kind not in KINDS:
-                raise ParameterError(f"kind must be one of {list(KINDS)}, got {kind!r}")
             for layer in layers:
-                results = []
+                results: dict[str, list[dict]] = {fill: [] for fill in fills}
                 for name, segments in wrap(clip_set.items(), desc=f"{set_name}: {kind} {layer}"):
-                    r = deletion_check(
-                        model, segments, layer=layer, kind=kind, steps=steps, region=region
-                    )
-                    r["randomization_spearman"] = randomization_check(
-                        copy.deepcopy(model), segments, layer=layer, target=r["target"]
-                    )
-                    results.append(r)
-                    clips.append({"set": set_name, "kind": kind, "layer": layer, "clip": name, **r})
-                rows.append(
-                    {
-                        "set": set_name,
-                        "kind": kind,
-                        "layer": layer,
-                        "clips": len(results),
-                        "auc_salient": float(np.mean([r["auc_salient"] for r in results])),
-                        "auc_random": float(np.mean([r["auc_random"] for r in results])),
-                        "salient_wins": int(
-                            sum(r["auc_salient"] < r["auc_random"] for r in results)
-                        ),
-                        "randomization_spearman": float(
-                            np.nanmean([r["randomization_spearman"] for r in results])
-                        ),
-                        "curve_salient": np.mean(
-                            [r["curve_salient"] for r in results], axis=0
-                        ).tolist(),
-                        "curve_random": np.mean(
-                            [r["curve_random"] for r in results], axis=0
-                        ).tolist(),
-                    }
-                )
+                    rho = None
+                    for fill in fills:
+                        r = deletion_check(
+                            model,
+                            segments,
+                            layer=layer,
+                            kind=kind,
+                            steps=steps,
+                            region=region,
+                            fill=fill,
+                        )
+                        if rho is None:  # the map, so ρ, does not depend on the fill
+                            rho = randomization_check(
+                                copy.deepcopy(model), segments, layer=layer, target=r["target"]
+                            )
+                        r["randomization_spearman"] = rho
+                        results[fill].append(r)
+                        clips.append(
+                            {
+                                "set": set_name,
+                                "fill": fill,
+                                "kind": kind,
+                                "layer": layer,
+                                "clip": name,
+                                **r,
+                            }
+                        )
+                rows += [_summary_row(set_name, fill, kind, layer, results[fill]) for fill in fills]
     report = {
-        "settings": {"steps": steps, "region": list(region), "baseline": "clip mean"},
+        "settings": {"steps": steps, "region": list(region), "fills": list(fills)},
         "rows": rows,
         "clips": clips,
     }
@@ -220,41 +246,77 @@ def trust_report(
     return report
 
 
+def _summary_row(set_name: str, fill: str, kind: str, layer: str, results: list[dict]) -> dict:
+    """Mean areas, wins, ρ and curves of one (set, fill, kind, layer) over its clips."""
+    return {
+        "set": set_name,
+        "fill": fill,
+        "kind": kind,
+        "layer": layer,
+        "clips": len(results),
+        "auc_salient": float(np.mean([r["auc_salient"] for r in results])),
+        "auc_random": float(np.mean([r["auc_random"] for r in results])),
+        "salient_wins": int(sum(r["auc_salient"] < r["auc_random"] for r in results)),
+        "randomization_spearman": float(np.nanmean([r["randomization_spearman"] for r in results])),
+        "curve_salient": np.mean([r["curve_salient"] for r in results], axis=0).tolist(),
+        "curve_random": np.mean([r["curve_random"] for r in results], axis=0).tolist(),
+    }
+
+
 def render_trust_text(report: dict) -> str:
-    """Markdown summary of :func:`trust_report`: a table and what passes."""
+    """Markdown summary of :func:`trust_report`: a table and what passes, fill by fill.
+
+    Reports written before the fills were added (no ``fill`` in their rows) used the
+    clip mean.
+    """
     s = report["settings"]
+    fills = s.get("fills", ["mean"])
     lines = [
         f"Deletion (Samek et al., 2017): blocks of {s['region'][0]} mel bands × "
-        f"{s['region'][1]} frames are set to the clip's mean, most salient first or in "
-        f"random order (mean of 2), in {s['steps']} steps; the number is the area under the "
-        "explained genre's probability — lower than random means the map found evidence "
-        "the model uses. Randomisation (Adebayo et al., 2018): Spearman ρ between the maps "
-        "of the trained model and of a copy with every weight re-initialised — near 0 "
-        "means the map depends on what the model learned.",
+        f"{s['region'][1]} frames are deleted most salient first or in random order (mean "
+        f"of 2), in {s['steps']} steps; the number is the area under the explained genre's "
+        "probability — lower than random means the map found evidence the model uses. "
+        + (
+            "Deleted blocks are filled two ways: with the clip's mean, and imputed from "
+            "their neighbours with 1 % noise (Rong et al., 2022: a constant fill leaves "
+            "the outline of every deleted block in the input, and scattered flat blocks "
+            "can sway the model more than the evidence they remove). "
+            if "inpaint" in fills
+            else "Deleted blocks are set to the clip's mean. "
+        )
+        + "Randomisation (Adebayo et al., 2018): Spearman ρ between the maps of the "
+        "trained model and of a copy with every weight re-initialised — near 0 means the "
+        "map depends on what the model learned.",
         "",
-        "| clips | map | layer | deletion area, salient first | deletion area, random "
-        "| clips where salient < random | randomisation ρ |",
-        "|---|---|---|---|---|---|---|",
+        "| clips | deleted blocks | map | layer | deletion area, salient first "
+        "| deletion area, random | clips where salient < random | randomisation ρ |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         lines.append(
-            f"| {r['set']} | {KINDS[r['kind']]} | `{r['layer']}` | {r['auc_salient']:.3f} "
-            f"| {r['auc_random']:.3f} | {r['salient_wins']}/{r['clips']} "
-            f"| {r['randomization_spearman']:.2f} |"
+            f"| {r['set']} | {FILLS[r.get('fill', 'mean')]} | {KINDS[r['kind']]} "
+            f"| `{r['layer']}` | {r['auc_salient']:.3f} | {r['auc_random']:.3f} "
+            f"| {r['salient_wins']}/{r['clips']} | {r['randomization_spearman']:.2f} |"
         )
-    passing = [r for r in report["rows"] if r["auc_salient"] < r["auc_random"]]
     lines.append("")
-    if passing:
-        lines.append(
-            "On average the deletion check passes for "
-            + "; ".join(f"{KINDS[r['kind']]} at `{r['layer']}` ({r['set']})" for r in passing)
-            + ", and fails for the others: read those maps as hints, not proof."
-        )
-    else:
-        lines.append(
-            "The deletion check does not pass for any map on these clips: read the maps as "
-            "hints, not proof."
-        )
+    for fill in fills:
+        rows = [r for r in report["rows"] if r.get("fill", "mean") == fill]
+        passing = [r for r in rows if r["auc_salient"] < r["auc_random"]]
+        head = f"Filled with the {FILLS[fill]}" if fill == "mean" else f"Blocks {FILLS[fill]}"
+        if passing:
+            lines.append(
+                f"{head}, the deletion check passes on average for "
+                + "; ".join(f"{KINDS[r['kind']]} at `{r['layer']}` ({r['set']})" for r in passing)
+                + (
+                    f", and fails for the other {len(rows) - len(passing)}."
+                    if len(passing) < len(rows)
+                    else "."
+                )
+            )
+        else:
+            lines.append(f"{head}, the deletion check passes for no map on these clips.")
+        lines.append("")
+    lines.append("Where a map fails, or passes by a small margin, read it as a hint, not as proof.")
     return "\n".join(lines)
 
 
@@ -282,7 +344,14 @@ def real_test_clips(*, per_genre: int = 1, min_seconds: float = 12.0) -> list[Pa
     return [p for paths in chosen.values() for p in paths]
 
 
-def main(*, model_path: Path, out_path: Path, per_genre: int = 1, steps: int = 10) -> int:
+def main(
+    *,
+    model_path: Path,
+    out_path: Path,
+    per_genre: int = 1,
+    steps: int = 10,
+    fills: Sequence[str] = tuple(FILLS),
+) -> int:
     """Measure the trust checks on the demo clips and real test songs; write the report."""
     import json
     import time
@@ -302,7 +371,7 @@ def main(*, model_path: Path, out_path: Path, per_genre: int = 1, steps: int = 1
         sets["real test songs"] = clip_segments(predictor, real)
     else:
         print("no shared data: the real-song rows are left out (set GENRECLS_DATA_DIR)")
-    report = trust_report(predictor, sets, steps=steps, progress=tqdm)
+    report = trust_report(predictor, sets, steps=steps, fills=fills, progress=tqdm)
     report["model"] = Path(model_path).name
     report["default_layer"] = default_layer_name(predictor)
     report["command"] = "python -m genrecls saliency-report"

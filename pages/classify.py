@@ -263,8 +263,10 @@ with single:
                     "checks it.\n"
                     "- **Deletion check** (Samek et al., 2017): removing the regions marked "
                     "salient first must lower the genre's probability faster than removing "
-                    "random regions. Measured for every layer and both maps on real songs: "
-                    "see the Model page, which says which maps pass.\n"
+                    "random regions. Measured for every layer and both maps, on the demo "
+                    "clips and on real songs, with the removed regions filled two ways (the "
+                    "clip's mean, and imputed from their neighbours): see the Model page, "
+                    "which says which maps pass.\n"
                     "- A map shows where the evidence *for this network* lies, not what a "
                     "musician would point at."
                 )

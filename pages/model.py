@@ -8,7 +8,7 @@ import streamlit as st
 from genrecls import plots
 from genrecls.config import bundled_models_dir
 from genrecls.model_card import candidates_rows, load_card
-from genrecls.trust import KINDS
+from genrecls.trust import FILLS, KINDS
 
 CARD = bundled_models_dir() / "model_card.json"
 CONFUSION = bundled_models_dir() / "confusion_matrix.png"
@@ -100,7 +100,14 @@ if trust:
     if shown:
         st.plotly_chart(
             plots.deletion_curves_figure(
-                [(KINDS[r["kind"]], r["curve_salient"], r["curve_random"]) for r in shown],
+                [
+                    (
+                        f"{KINDS[r['kind']]}, {FILLS[r.get('fill', 'mean')]}",
+                        r["curve_salient"],
+                        r["curve_random"],
+                    )
+                    for r in shown
+                ],
                 title=f"Deletion curves on real test songs, layer {shown[0]['layer']} (mean)",
             ),
             theme=None,

@@ -306,22 +306,25 @@ def test_rank_correlation_of_constant_map_is_nan():
 # --------------------------------------------------------------------------- deletion
 
 
-def test_deletion_by_saliency_beats_random(trained):
+@pytest.mark.parametrize("baseline", ["mean", "inpaint"])
+def test_deletion_by_saliency_beats_random(trained, baseline):
     saliency_aucs, random_aucs = [], []
     for seed, (f0, t0) in enumerate([(2, 3), (10, 20), (16, 12)]):
         x = _patched_input(20 + seed, f0, t0)
         cam = grad_cam(trained, x[None], layer="conv2", target=1).maps[0]
-        curve = deletion_curve(trained, x, cam, target=1, steps=20, seed=seed)
+        curve = deletion_curve(trained, x, cam, target=1, steps=20, seed=seed, baseline=baseline)
         assert curve.shape == (21,)
         assert curve[0] > 0.9  # the model sees the patch
         saliency_aucs.append(area_under_curve(curve))
         for rs in range(3):
-            rand = deletion_curve(trained, x, cam, target=1, order="random", seed=100 + rs)
+            rand = deletion_curve(
+                trained, x, cam, target=1, order="random", seed=100 + rs, baseline=baseline
+            )
             random_aucs.append(area_under_curve(rand))
     assert np.mean(saliency_aucs) < np.mean(random_aucs) - 0.1, (saliency_aucs, random_aucs)
 
 
-@pytest.mark.parametrize("baseline", ["mean", "min"])
+@pytest.mark.parametrize("baseline", ["mean", "min", "inpaint"])
 def test_deletion_curve_batch_and_baselines(trained, baseline):
     x = np.stack([_patched_input(30, 5, 5), _patched_input(31, 12, 20)])
     cam = grad_cam(trained, x, layer="conv2", target=1).maps

@@ -13,6 +13,7 @@ from genrecls.exceptions import ParameterError
 from genrecls.predict import GenrePredictor
 from genrecls.synth import drum_loop, piano_melody
 from genrecls.trust import (
+    FILLS,
     KINDS,
     clip_segments,
     deletion_check,
@@ -39,10 +40,19 @@ def test_trust_report_covers_every_map_and_layer(predictor):
     }
     report = trust_report(predictor, {"synthetic": clips}, steps=3)
     layers = list(predictor.model.gradcam_layers())
-    assert [(r["kind"], r["layer"]) for r in report["rows"]] == [
-        (k, layer) for k in KINDS for layer in layers
+    assert [(r["kind"], r["layer"], r["fill"]) for r in report["rows"]] == [
+        (k, layer, fill) for k in KINDS for layer in layers for fill in FILLS
     ]
-    assert len(report["clips"]) == len(KINDS) * len(layers) * len(clips)
+    assert len(report["clips"]) == len(KINDS) * len(layers) * len(FILLS) * len(clips)
+    for kind in KINDS:  # one map per (kind, layer, clip): ρ is the same for every fill
+        for layer in layers:
+            rhos = {
+                (c["clip"], c["fill"]): c["randomization_spearman"]
+                for c in report["clips"]
+                if c["kind"] == kind and c["layer"] == layer
+            }
+            for clip in clips:
+                assert rhos[(clip, "mean")] == rhos[(clip, "inpaint")]
     for r in report["rows"]:
         assert r["clips"] == 2 and 0 <= r["salient_wins"] <= 2
         assert 0 <= r["auc_salient"] <= 1 and 0 <= r["auc_random"] <= 1
@@ -62,6 +72,15 @@ def test_deletion_check_validates_and_is_reproducible(predictor):
         deletion_check(predictor.model, segs, layer=layer, kind="gradcam", n_random=0)
     with pytest.raises(ParameterError, match="kind"):
         trust_report(predictor, {"x": {"c": segs}}, kinds=("occlusion",), steps=2)
+    with pytest.raises(ParameterError, match="fill"):
+        trust_report(predictor, {"x": {"c": segs}}, fills=("zeros",), steps=2)
+    with pytest.raises(ParameterError, match="fill"):
+        deletion_check(predictor.model, segs, layer=layer, kind="gradcam", fill="zeros")
+    c = deletion_check(predictor.model, segs, layer=layer, kind="layercam", steps=2, fill="inpaint")
+    assert c["target"] == a["target"] and c["curve_salient"][0] == a["curve_salient"][0]
+    assert c == deletion_check(
+        predictor.model, segs, layer=layer, kind="layercam", steps=2, fill="inpaint"
+    )
 
 
 def test_render_says_when_nothing_passes():
@@ -75,12 +94,41 @@ def test_render_says_when_nothing_passes():
         "salient_wins": 1,
         "randomization_spearman": 0.1,
     }
+    # a report from before the fills: every row filled with the clip mean
     report = {"settings": {"steps": 10, "region": [8, 8]}, "rows": [row]}
-    assert "does not pass for any map" in render_trust_text(report)
+    assert "the deletion check passes for no map" in render_trust_text(report)
     report["rows"] = [row, {**row, "kind": "layercam", "auc_salient": 0.2}]
     text = render_trust_text(report)
-    assert "passes for LayerCAM at `conv` (demo clips)" in text
-    assert "| demo clips | Grad-CAM | `conv` | 0.500 | 0.400 | 1/3 | 0.10 |" in text
+    assert "passes on average for LayerCAM at `conv` (demo clips), and fails for the other 1" in (
+        text
+    )
+    assert "| demo clips | clip mean | Grad-CAM | `conv` | 0.500 | 0.400 | 1/3 | 0.10 |" in text
+    assert "imputed" not in text
+
+
+def test_render_reports_each_fill():
+    row = {
+        "set": "demo clips",
+        "fill": "mean",
+        "kind": "gradcam",
+        "layer": "conv",
+        "clips": 3,
+        "auc_salient": 0.5,
+        "auc_random": 0.4,
+        "salient_wins": 1,
+        "randomization_spearman": 0.1,
+    }
+    report = {
+        "settings": {"steps": 10, "region": [8, 8], "fills": ["mean", "inpaint"]},
+        "rows": [row, {**row, "fill": "inpaint", "auc_salient": 0.3, "salient_wins": 2}],
+    }
+    text = render_trust_text(report)
+    assert "Filled with the clip mean, the deletion check passes for no map" in text
+    assert "Blocks imputed from neighbours, the deletion check passes on average for " in text
+    assert "Grad-CAM at `conv` (demo clips)." in text
+    assert "| demo clips | imputed from neighbours | Grad-CAM | `conv` | 0.300 | 0.400 | 2/3 |" in (
+        text
+    )
 
 
 def test_clip_segments_of_the_demo_clips(predictor):
@@ -97,10 +145,13 @@ def test_cli_writes_the_report(tmp_path, tiny_model_path, monkeypatch):
     monkeypatch.setattr(trust, "real_test_clips", lambda **kw: [])  # demo clips only
     monkeypatch.setattr(sys, "argv", ["genrecls"])
     out = tmp_path / "report.json"
-    code = cli.main(["saliency-report", "--model", str(tiny_model_path), "--out", str(out)])
+    code = cli.main(
+        ["saliency-report", "--model", str(tiny_model_path), "--out", str(out), "--steps", "2"]
+    )
     assert code == 0
     report = json.loads(out.read_text())
     assert {r["set"] for r in report["rows"]} == {"demo clips"}
+    assert {r["fill"] for r in report["rows"]} == set(FILLS)
     assert report["model"] == "tiny.pt" and report["command"].startswith("python -m genrecls")
     assert report["default_layer"] in {r["layer"] for r in report["rows"]}
     assert np.isfinite([r["auc_salient"] for r in report["rows"]]).all()
