@@ -288,15 +288,27 @@ def render_trust_text(report: dict) -> str:
         "trained model and of a copy with every weight re-initialised — near 0 means the "
         "map depends on what the model learned.",
         "",
-        "| clips | deleted blocks | map | layer | deletion area, salient first "
-        "| deletion area, random | clips where salient < random | randomisation ρ |",
-        "|---|---|---|---|---|---|---|---|",
+        "One row per map; for each fill, the deletion areas salient first / random "
+        "(lower is better) and the clips where salient first wins.",
+        "",
+        "| clips | map | layer | "
+        + " | ".join(f"deleted blocks {FILLS[f]}" for f in fills)
+        + " | randomisation ρ |",
+        "|---|---|---|" + "---|" * len(fills) + "---|",
     ]
+    by_map: dict[tuple[str, str, str], dict[str, dict]] = {}
     for r in report["rows"]:
+        by_map.setdefault((r["set"], r["kind"], r["layer"]), {})[r.get("fill", "mean")] = r
+    for (set_name, kind, layer), per_fill in by_map.items():
+        cells = [
+            f"{r['auc_salient']:.3f} / {r['auc_random']:.3f} ({r['salient_wins']}/{r['clips']})"
+            if (r := per_fill.get(f))
+            else "—"
+            for f in fills
+        ]
+        rho = next(iter(per_fill.values()))["randomization_spearman"]
         lines.append(
-            f"| {r['set']} | {FILLS[r.get('fill', 'mean')]} | {KINDS[r['kind']]} "
-            f"| `{r['layer']}` | {r['auc_salient']:.3f} | {r['auc_random']:.3f} "
-            f"| {r['salient_wins']}/{r['clips']} | {r['randomization_spearman']:.2f} |"
+            f"| {set_name} | {KINDS[kind]} | `{layer}` | " + " | ".join(cells) + f" | {rho:.2f} |"
         )
     lines.append("")
     for fill in fills:
