@@ -92,27 +92,29 @@ if trust:
     if "model" in trust:
         st.caption(f"Model `{trust['model']}`, measured by `{trust['command']}`.")
     st.markdown(trust["text"])
-    shown = [
-        r
-        for r in trust.get("rows", [])
-        if r["set"] == "real test songs" and r["layer"] == trust.get("default_layer")
-    ]
-    if shown:
-        st.plotly_chart(
-            plots.deletion_curves_figure(
-                [
-                    (
-                        f"{KINDS[r['kind']]}, {FILLS[r.get('fill', 'mean')]}",
-                        r["curve_salient"],
-                        r["curve_random"],
-                    )
-                    for r in shown
-                ],
-                title=f"Deletion curves on real test songs, layer {shown[0]['layer']} (mean)",
-            ),
-            theme=None,
-            key="fig_deletion",
-        )
+    sets = list(dict.fromkeys(r["set"] for r in trust.get("rows", [])))
+    for set_name in sets:
+        shown = [
+            r
+            for r in trust["rows"]
+            if r["set"] == set_name and r["layer"] == trust.get("default_layer")
+        ]
+        if shown:
+            st.plotly_chart(
+                plots.deletion_curves_figure(
+                    [
+                        (
+                            f"{KINDS[r['kind']]}, {FILLS[r.get('fill', 'mean')]}",
+                            r["curve_salient"],
+                            r["curve_random"],
+                        )
+                        for r in shown
+                    ],
+                    title=f"Deletion curves, {set_name}, layer {shown[0]['layer']} (mean)",
+                ),
+                theme=None,
+                key=f"fig_deletion_{set_name}",
+            )
 if "timing" in card:
     st.subheader("Speed")
     st.markdown(card["timing"]["text"])
