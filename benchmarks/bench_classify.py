@@ -20,9 +20,10 @@ ours
     (:func:`genrecls.explain.classify_and_explain`, as the Classify page). "classify" is
     timed separately: the same decode and features, then only the verdict
     (:meth:`genrecls.predict.GenrePredictor.predict_spectrogram`). "first look": for a
-    song of more than :data:`genrecls.predict.FIRST_LOOK_SEGMENTS` segments, the same
-    path on that many segments spread over the song, the quick verdict the Classify page
-    shows before it refines with all of them.
+    song the Classify page gives a first look (:func:`genrecls.predict.wants_first_look`:
+    longer than :data:`genrecls.predict.FIRST_LOOK_ABOVE_SEGMENTS` segments), the same
+    path on :data:`genrecls.predict.FIRST_LOOK_SEGMENTS` segments spread over the song,
+    the quick verdict the page shows before it refines with all of them.
 baseline ("seed style")
     ``librosa.load(path)`` at its default 22.05 kHz, ``librosa.feature.melspectrogram``
     (librosa's default ``n_fft=2048``; the model's number of mel bands and frame rate,
@@ -165,7 +166,7 @@ def worker_ours(model: str, file: str, reps: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     from genrecls.audio import load_audio
     from genrecls.explain import classify_and_explain
-    from genrecls.predict import FIRST_LOOK_SEGMENTS, GenrePredictor, warm_up
+    from genrecls.predict import FIRST_LOOK_SEGMENTS, GenrePredictor, wants_first_look, warm_up
 
     predictor = GenrePredictor.from_file(model)
     warm_up(predictor)
@@ -186,7 +187,7 @@ def worker_ours(model: str, file: str, reps: int, threads: int) -> dict:
         M, duration = features()
         pred, _ = classify_and_explain(predictor, M, duration=duration)
         t2 = time.perf_counter()
-        long_song = len(pred.segment_starts) > FIRST_LOOK_SEGMENTS
+        long_song = wants_first_look(round(duration * cfg.sr), config=cfg)
         if long_song:  # the Classify page's first look at a long song, then it refines
             M, duration = features()
             classify_and_explain(first_look, M, duration=duration)

@@ -33,6 +33,10 @@ BATCH_MACS = 300_000_000
 #: Segments, spread over the song, of the quick first verdict on a long song (the app
 #: then refines it with all :attr:`GenrePredictor.max_segments`).
 FIRST_LOOK_SEGMENTS = 10
+#: A song gets a first look only when it is longer than this many segments: below, one
+#: pass over every segment costs at most twice the first look, less than the first look
+#: and the refining pass together (a 30 s clip, 11 segments, used to be analysed twice).
+FIRST_LOOK_ABOVE_SEGMENTS = 2 * FIRST_LOOK_SEGMENTS
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,6 +362,32 @@ class GenrePredictor:
         return GenrePredictor(self.model, **{**current, **changes})
 
 
+def wants_first_look(n_samples: int, *, config: FeatureConfig) -> bool:
+    """Whether the Classify page shows a quick first verdict before analysing everything.
+
+    Parameters
+    ----------
+    n_samples : int >= 0
+        Length of the decoded audio at ``config.sr``.
+    config : FeatureConfig
+
+    Returns
+    -------
+    first_look : bool
+        True for audio longer than :data:`FIRST_LOOK_ABOVE_SEGMENTS` segments (about
+        60 s for musicnn's 3 s segments): it is first classified from
+        :data:`FIRST_LOOK_SEGMENTS` segments spread over it, then from all of them.
+
+    Examples
+    --------
+    >>> from genrecls.features import FeatureConfig
+    >>> cfg = FeatureConfig()
+    >>> wants_first_look(30 * cfg.sr, config=cfg), wants_first_look(240 * cfg.sr, config=cfg)
+    (False, True)
+    """
+    return n_samples > FIRST_LOOK_ABOVE_SEGMENTS * config.segment_seconds * config.sr
+
+
 def warm_up(predictor: GenrePredictor, *, seconds: float = 4.0) -> float:
     """Run the whole classify path once on a synthetic clip, off the request path.
 
@@ -399,10 +429,12 @@ def warm_up(predictor: GenrePredictor, *, seconds: float = 4.0) -> float:
 
 
 __all__ = [
+    "FIRST_LOOK_ABOVE_SEGMENTS",
     "FIRST_LOOK_SEGMENTS",
     "GenrePredictor",
     "TrackPrediction",
     "aggregate_geometric",
     "select_segments",
+    "wants_first_look",
     "warm_up",
 ]

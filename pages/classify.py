@@ -116,7 +116,7 @@ with single:
     else:
         from genrecls import plots
         from genrecls.explain import default_layer_name, gradcam_layer_names
-        from genrecls.predict import FIRST_LOOK_SEGMENTS
+        from genrecls.predict import FIRST_LOOK_SEGMENTS, wants_first_look
 
         predictor = loaded_predictor()
         cfg, labels = predictor.feature_config, predictor.labels
@@ -128,9 +128,9 @@ with single:
             # A long song gets a first verdict from a spread of segments at once, then the
             # page reruns with every segment analysed (see the end of this tab).
             refined = st.session_state.setdefault("classify_refined", set())
-            first_look = (key, str(entry.path)) not in refined and len(
-                y
-            ) > FIRST_LOOK_SEGMENTS * cfg.segment_seconds * cfg.sr
+            first_look = (key, str(entry.path)) not in refined and wants_first_look(
+                len(y), config=cfg
+            )
             M, prediction, verdict_map = classify_explained(
                 key, y, str(entry.path), entry.mtime, FIRST_LOOK_SEGMENTS if first_look else None
             )

@@ -4,7 +4,14 @@ import pytest
 from genrecls.config import GENRES
 from genrecls.evaluate import softmax
 from genrecls.exceptions import AudioError, ParameterError
-from genrecls.predict import GenrePredictor, aggregate_geometric, select_segments
+from genrecls.predict import (
+    FIRST_LOOK_ABOVE_SEGMENTS,
+    FIRST_LOOK_SEGMENTS,
+    GenrePredictor,
+    aggregate_geometric,
+    select_segments,
+    wants_first_look,
+)
 from genrecls.synth import drum_loop
 
 
@@ -77,3 +84,16 @@ def test_json_contract(predictor):
 def test_predict_source_rejects_bad_bytes(predictor):
     with pytest.raises(AudioError):
         predictor.predict_source(b"definitely not audio" * 10, name="bad.mp3")
+
+
+def test_first_look_only_for_songs_much_longer_than_it():
+    from genrecls.features import FeatureConfig
+
+    cfg = FeatureConfig()
+    per_segment = cfg.segment_seconds * cfg.sr
+    assert FIRST_LOOK_ABOVE_SEGMENTS >= 2 * FIRST_LOOK_SEGMENTS
+    assert not wants_first_look(0, config=cfg)
+    assert not wants_first_look(30 * cfg.sr, config=cfg)  # a 30 s clip: one pass
+    assert not wants_first_look(int(FIRST_LOOK_ABOVE_SEGMENTS * per_segment), config=cfg)
+    assert wants_first_look(int(FIRST_LOOK_ABOVE_SEGMENTS * per_segment) + 1, config=cfg)
+    assert wants_first_look(240 * cfg.sr, config=cfg)  # 4 minutes

@@ -100,9 +100,9 @@ def test_choosing_another_genre_to_explain():
 
 
 def test_a_long_song_gets_a_first_look_then_every_segment(monkeypatch):
-    """More than FIRST_LOOK_SEGMENTS segments: a quick verdict, then the page refines."""
+    """More than FIRST_LOOK_ABOVE_SEGMENTS segments: a quick verdict, then the page refines."""
     from genrecls import explain
-    from genrecls.predict import FIRST_LOOK_SEGMENTS
+    from genrecls.predict import FIRST_LOOK_ABOVE_SEGMENTS, FIRST_LOOK_SEGMENTS
 
     analysed = []
     real = explain.classify_and_explain
@@ -113,18 +113,39 @@ def test_a_long_song_gets_a_first_look_then_every_segment(monkeypatch):
         return prediction, explanation
 
     monkeypatch.setattr(explain, "classify_and_explain", counting)
-    seconds = 3.0 * (FIRST_LOOK_SEGMENTS + 6)
+    seconds = 3.0 * (FIRST_LOOK_ABOVE_SEGMENTS + 6)
     rng = np.random.default_rng(5)  # a clip no other test classified
     y = 0.5 * drum_loop(sr=16000, seconds=seconds) + 0.5 * piano_melody(sr=16000, seconds=seconds)
     y = (y + 0.01 * rng.standard_normal(y.size)).astype(np.float32)
     at = _run(Clip(_wav(y, 16000), "long.wav"))
     assert not at.exception
     assert len(analysed) == 2  # the first look, then the refined verdict
-    assert analysed[0] == FIRST_LOOK_SEGMENTS < FIRST_LOOK_SEGMENTS + 6 <= analysed[1]
+    assert analysed[0] == FIRST_LOOK_SEGMENTS < FIRST_LOOK_ABOVE_SEGMENTS + 6 <= analysed[1]
     caption = " ".join(c.value for c in at.caption)
     assert f"Track verdict from {analysed[1]} segments" in caption
     assert not any("First look" in i.value for i in at.info)  # the refined page shows
     assert len(at.get("plotly_chart")) == 3
+
+
+def test_a_30_second_clip_is_analysed_once(monkeypatch):
+    """Up to FIRST_LOOK_ABOVE_SEGMENTS segments: no first look, one pass over every segment."""
+    from genrecls import explain
+
+    analysed = []
+    real = explain.classify_and_explain
+
+    def counting(predictor, M, **kwargs):
+        prediction, explanation = real(predictor, M, **kwargs)
+        analysed.append(len(prediction.segment_starts))
+        return prediction, explanation
+
+    monkeypatch.setattr(explain, "classify_and_explain", counting)
+    rng = np.random.default_rng(6)  # a clip no other test classified
+    y = drum_loop(sr=16000, seconds=30.0) + 0.01 * rng.standard_normal(16000 * 30)
+    at = _run(Clip(_wav(y.astype(np.float32), 16000), "thirty.wav"))
+    assert not at.exception
+    assert analysed == [11]  # ten 3 s segments and one aligned to the end, in one pass
+    assert not any("First look" in i.value for i in at.info)
 
 
 def test_layercam_can_be_chosen_and_is_named_on_the_figure():
