@@ -83,17 +83,21 @@ def test_deletion_check_validates_and_is_reproducible(predictor):
     )
 
 
+#: A summary row of a Grad-CAM map that fails the deletion check (salient 0.5 > random 0.4).
+FAILING_ROW = {
+    "set": "demo clips",
+    "kind": "gradcam",
+    "layer": "conv",
+    "clips": 3,
+    "auc_salient": 0.5,
+    "auc_random": 0.4,
+    "salient_wins": 1,
+    "randomization_spearman": 0.1,
+}
+
+
 def test_render_says_when_nothing_passes():
-    row = {
-        "set": "demo clips",
-        "kind": "gradcam",
-        "layer": "conv",
-        "clips": 3,
-        "auc_salient": 0.5,
-        "auc_random": 0.4,
-        "salient_wins": 1,
-        "randomization_spearman": 0.1,
-    }
+    row = FAILING_ROW
     # a report from before the fills: every row filled with the clip mean
     report = {"settings": {"steps": 10, "region": [8, 8]}, "rows": [row]}
     assert "the deletion check passes for no map" in render_trust_text(report)
@@ -107,17 +111,7 @@ def test_render_says_when_nothing_passes():
 
 
 def test_render_reports_each_fill():
-    row = {
-        "set": "demo clips",
-        "fill": "mean",
-        "kind": "gradcam",
-        "layer": "conv",
-        "clips": 3,
-        "auc_salient": 0.5,
-        "auc_random": 0.4,
-        "salient_wins": 1,
-        "randomization_spearman": 0.1,
-    }
+    row = {**FAILING_ROW, "fill": "mean"}
     report = {
         "settings": {"steps": 10, "region": [8, 8], "fills": ["mean", "inpaint"]},
         "rows": [row, {**row, "fill": "inpaint", "auc_salient": 0.3, "salient_wins": 2}],

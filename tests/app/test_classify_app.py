@@ -99,20 +99,27 @@ def test_choosing_another_genre_to_explain():
     assert len(at.get("plotly_chart")) == 3
 
 
-def test_a_long_song_gets_a_first_look_then_every_segment(monkeypatch):
-    """More than FIRST_LOOK_ABOVE_SEGMENTS segments: a quick verdict, then the page refines."""
+@pytest.fixture
+def analysed(monkeypatch):
+    """Segments of each classify-and-explain pass the page runs, in order."""
     from genrecls import explain
-    from genrecls.predict import FIRST_LOOK_ABOVE_SEGMENTS, FIRST_LOOK_SEGMENTS
 
-    analysed = []
+    passes = []
     real = explain.classify_and_explain
 
     def counting(predictor, M, **kwargs):
         prediction, explanation = real(predictor, M, **kwargs)
-        analysed.append(len(prediction.segment_starts))
+        passes.append(len(prediction.segment_starts))
         return prediction, explanation
 
     monkeypatch.setattr(explain, "classify_and_explain", counting)
+    return passes
+
+
+def test_a_long_song_gets_a_first_look_then_every_segment(analysed):
+    """More than FIRST_LOOK_ABOVE_SEGMENTS segments: a quick verdict, then the page refines."""
+    from genrecls.predict import FIRST_LOOK_ABOVE_SEGMENTS, FIRST_LOOK_SEGMENTS
+
     seconds = 3.0 * (FIRST_LOOK_ABOVE_SEGMENTS + 6)
     rng = np.random.default_rng(5)  # a clip no other test classified
     y = 0.5 * drum_loop(sr=16000, seconds=seconds) + 0.5 * piano_melody(sr=16000, seconds=seconds)
@@ -127,19 +134,8 @@ def test_a_long_song_gets_a_first_look_then_every_segment(monkeypatch):
     assert len(at.get("plotly_chart")) == 3
 
 
-def test_a_30_second_clip_is_analysed_once(monkeypatch):
+def test_a_30_second_clip_is_analysed_once(analysed):
     """Up to FIRST_LOOK_ABOVE_SEGMENTS segments: no first look, one pass over every segment."""
-    from genrecls import explain
-
-    analysed = []
-    real = explain.classify_and_explain
-
-    def counting(predictor, M, **kwargs):
-        prediction, explanation = real(predictor, M, **kwargs)
-        analysed.append(len(prediction.segment_starts))
-        return prediction, explanation
-
-    monkeypatch.setattr(explain, "classify_and_explain", counting)
     rng = np.random.default_rng(6)  # a clip no other test classified
     y = drum_loop(sr=16000, seconds=30.0) + 0.01 * rng.standard_normal(16000 * 30)
     at = _run(Clip(_wav(y.astype(np.float32), 16000), "thirty.wav"))
