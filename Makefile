@@ -49,7 +49,7 @@ test: system-test lint
 # Reads ../shared/data (or $$GENRECLS_DATA_DIR); caches under .cache/ (about 30-60 min on 2 cores).
 model: system-model $(VENV)/.stamp-runtime
 	$(PY) scripts/feature_baseline.py
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled --no-measure
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls compress
 	$(MAKE) card
 

@@ -419,8 +419,13 @@ def main(
     with_cnn: bool = True,
     with_midi: bool = True,
     with_efficientnet: bool = True,
+    measure: bool = True,
 ) -> int:
-    """Build the bundled model and its card; see the module docstring."""
+    """Build the bundled model and its card; see the module docstring.
+
+    ``measure=False`` leaves the card's speed and saliency sections out, for
+    ``make model``, which measures them once the fast variant exists (``make card``).
+    """
     from genrecls.data import index_shared_data, summary_table
 
     t_start = time.time()
@@ -631,8 +636,8 @@ def main(
         temperature=temperature,
         metadata={"candidate": bundled_name, "C": C, "card": "model_card.json"},
     )
-    timing = measure_speed([model_path], speed_song(test_tracks))
-    saliency = saliency_checks(model_path)
+    timing = measure_speed([model_path], speed_song(test_tracks)) if measure else None
+    saliency = saliency_checks(model_path) if measure else None
     card = build_card(
         tracks=tracks,
         candidates=report["candidates"],
@@ -1148,8 +1153,8 @@ def build_card(
         },
         **({"feature_baseline": feature_baseline} if feature_baseline else {}),
         **({"rendered_midi": midi_summary} if midi_summary else {}),
-        "timing": timing,
-        "saliency": saliency,
+        **({"timing": timing} if timing else {}),
+        **({"saliency": saliency} if saliency else {}),
         "limits": limits,
         "environment": environment,
     }

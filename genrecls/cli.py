@@ -116,6 +116,7 @@ def _cmd_train_bundled(args: argparse.Namespace) -> int:
         with_cnn=not args.no_cnn,
         with_midi=not args.no_midi,
         with_efficientnet=not args.no_efficientnet,
+        measure=not args.no_measure,
     )
 
 
@@ -210,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-midi", action="store_true", help="do not render the shared MIDI")
     p.add_argument(
         "--no-efficientnet", action="store_true", help="skip the EfficientNet-Lite0 candidate"
+    )
+    p.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="leave the card's speed and saliency sections to refresh-card (make model does)",
     )
     p.set_defaults(func=_cmd_train_bundled)
 

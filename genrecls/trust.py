@@ -37,6 +37,7 @@ from genrecls.exceptions import ParameterError
 
 if TYPE_CHECKING:  # torch and the model code load only when a check runs
     from genrecls.predict import GenrePredictor
+    from genrecls.saliency import GradCamResult
 
 __all__ = [
     "FILLS",
@@ -95,6 +96,7 @@ def deletion_check(
     n_random: int = 2,
     seed: int = 0,
     fill: str = "mean",
+    cam: GradCamResult | None = None,
 ) -> dict:
     """Deletion curves of one clip: salient blocks first, and random orders.
 
@@ -116,6 +118,9 @@ def deletion_check(
         Seed of the first random order.
     fill : str
         A key of :data:`FILLS`: what replaces the deleted blocks.
+    cam : GradCamResult or None
+        The map of ``segments`` at ``layer`` of ``kind``, if already computed (one map
+        serves every fill); ``None`` computes it.
 
     Returns
     -------
@@ -129,7 +134,8 @@ def deletion_check(
         raise ParameterError(f"n_random must be >= 1, got {n_random}")
     if fill not in FILLS:
         raise ParameterError(f"fill must be one of {list(FILLS)}, got {fill!r}")
-    cam = grad_cam(model, segments, layer=layer, kind=kind)
+    if cam is None:
+        cam = grad_cam(model, segments, layer=layer, kind=kind)
     target = cam.track_class
 
     def curve(order: str, s: int) -> np.ndarray:
@@ -195,7 +201,7 @@ def trust_report(
         ``clips``: the per-clip numbers; ``settings``; and ``text`` (Markdown, see
         :func:`render_trust_text`).
     """
-    from genrecls.saliency import randomization_check
+    from genrecls.saliency import grad_cam, randomization_check
 
     model = predictor.model
     layers = list(layers or model.gradcam_layers())
@@ -209,7 +215,11 @@ def trust_report(
             for layer in layers:
                 results: dict[str, list[dict]] = {fill: [] for fill in fills}
                 for name, segments in wrap(clip_set.items(), desc=f"{set_name}: {kind} {layer}"):
-                    rho = None
+                    # one map, and so one ρ, serves every fill
+                    cam = grad_cam(model, segments, layer=layer, kind=kind)
+                    rho = randomization_check(
+                        copy.deepcopy(model), segments, layer=layer, target=cam.track_class
+                    )
                     for fill in fills:
                         r = deletion_check(
                             model,
@@ -219,11 +229,8 @@ def trust_report(
                             steps=steps,
                             region=region,
                             fill=fill,
+                            cam=cam,
                         )
-                        if rho is None:  # the map, so ρ, does not depend on the fill
-                            rho = randomization_check(
-                                copy.deepcopy(model), segments, layer=layer, target=r["target"]
-                            )
                         r["randomization_spearman"] = rho
                         results[fill].append(r)
                         clips.append(

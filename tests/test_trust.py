@@ -81,6 +81,12 @@ def test_deletion_check_validates_and_is_reproducible(predictor):
     assert c == deletion_check(
         predictor.model, segs, layer=layer, kind="layercam", steps=2, fill="inpaint"
     )
+    from genrecls.saliency import grad_cam
+
+    cam = grad_cam(predictor.model, segs, layer=layer, kind="layercam")
+    assert a == deletion_check(
+        predictor.model, segs, layer=layer, kind="layercam", steps=2, cam=cam
+    )
 
 
 #: A summary row of a Grad-CAM map that fails the deletion check (salient 0.5 > random 0.4).
