@@ -51,6 +51,7 @@ model: system-model $(VENV)/.stamp-runtime
 	$(PY) scripts/feature_baseline.py
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls train-bundled --no-measure
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls compress
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls prune
 	$(MAKE) card
 
 # Measure the card's speed (bundled + fast model) and saliency sections again; no retraining.

@@ -349,13 +349,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--models",
-        default="fast,student,teacher",
-        help="which of fast,student,teacher to benchmark",
+        default="lite,fast,student,teacher",
+        help="which of lite,fast,student,teacher to benchmark",
+    )
+    parser.add_argument(
+        "--lite",
+        default=str(ROOT / "models" / "genre_model_lite.pt"),
+        help="the pruned musicnn probe (python -m genrecls prune)",
     )
     parser.add_argument(
         "--fast",
         default=str(ROOT / "models" / "genre_model_fast.pt"),
-        help="the low-rank musicnn probe (python -m genrecls compress; the app's default)",
+        help="the low-rank musicnn probe (python -m genrecls compress)",
     )
     parser.add_argument("--student", default=str(ROOT / "models" / "genre_model_student.pt"))
     parser.add_argument("--teacher", default=str(ROOT / "models" / "genre_model.pt"))
@@ -386,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = available_models()
     default_model = entries[0].path.resolve() if entries else None  # the Classify default
     models = {
+        "lite": Path(args.lite),
         "fast": Path(args.fast),
         "student": Path(args.student),
         "teacher": Path(args.teacher),

@@ -7,10 +7,10 @@ better, so these two sections can be measured again without retraining:
 ``python -m genrecls refresh-card`` checks that ``models/model_card.json`` still
 describes the model file beside it (SHA-256), re-runs
 :func:`genrecls.bundle.measure_speed` (the bundled model and, when present, its fast
-variant, which the Classify page uses) and :func:`genrecls.bundle.saliency_checks`, and
-rewrites the JSON and Markdown cards. Every other section stays as ``make model`` wrote
-it; the card's ``refreshed`` entry says which sections were measured again, when and by
-which command.
+and lite variants; the fast one is the Classify page's default) and
+:func:`genrecls.bundle.saliency_checks`, and rewrites the JSON and Markdown cards.
+Every other section stays as ``make model`` wrote it; the card's ``refreshed`` entry
+says which sections were measured again, when and by which command.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def refresh_card(
     card : dict
         The bundled model's JSON card (left unchanged).
     models_dir : pathlib.Path
-        Folder of the card's model file (and of ``genre_model_fast.pt``, timed too when
-        it is there).
+        Folder of the card's model file (and of ``genre_model_fast.pt`` and
+        ``genre_model_lite.pt``, timed too when they are there).
     song : pathlib.Path
         A real song of at least 30 s to time the classify path on.
     repeats : int > 0
@@ -65,6 +65,7 @@ def refresh_card(
     """
     from genrecls.bundle import measure_speed, saliency_checks
     from genrecls.compress import FAST_MODEL_FILE
+    from genrecls.prune import LITE_MODEL_FILE
 
     model_path = Path(models_dir) / card["model"]["file"]
     if not model_path.is_file():
@@ -75,8 +76,9 @@ def refresh_card(
             "rebuild the card with `make model`"
         )
     timed = [model_path]
-    if (Path(models_dir) / FAST_MODEL_FILE).is_file():
-        timed.append(Path(models_dir) / FAST_MODEL_FILE)
+    for variant in (FAST_MODEL_FILE, LITE_MODEL_FILE):
+        if (Path(models_dir) / variant).is_file():
+            timed.append(Path(models_dir) / variant)
     out = dict(card)
     out["timing"] = measure_speed(timed, song, repeats=repeats, command=command)
     out["saliency"] = saliency_checks(model_path, steps=steps, command=command)

@@ -132,6 +132,16 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from genrecls.prune import main
+
+    return main(
+        out_dir=Path(args.out),
+        cache_dir=Path(args.cache),
+        source_path=Path(args.source) if args.source else None,
+    )
+
+
 def _cmd_saliency_report(args: argparse.Namespace) -> int:
     import torch
 
@@ -226,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timbral-rank", type=int, default=24, help="of 204 timbral filters")
     p.add_argument("--temporal-rank", type=int, default=16, help="of 51 temporal filters")
     p.set_defaults(func=_cmd_compress)
+
+    p = sub.add_parser(
+        "prune", help="build the lite variant: the fast model pruned to a few front-end branches"
+    )
+    p.add_argument("--out", default=str(bundled_models_dir()))
+    p.add_argument("--cache", default=".cache")
+    p.add_argument("--source", default="", help="model to prune (default: the fast one)")
+    p.set_defaults(func=_cmd_prune)
 
     from genrecls.trust import FILLS  # numpy only
 

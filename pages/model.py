@@ -118,11 +118,31 @@ if trust:
 if "timing" in card:
     st.subheader("Speed")
     st.markdown(card["timing"]["text"])
+    lite_card = bundled_models_dir() / "lite_model_card.json"
     fast_card = bundled_models_dir() / "fast_model_card.json"
     if fast_card.is_file():
         st.markdown(
             "**The default on the Classify page, `genre_model_fast`**, is this model with "
             "low-rank front-end convolutions. " + load_card(fast_card)["text"]
+        )
+    if lite_card.is_file():
+        lite = load_card(lite_card)
+        st.markdown(
+            "**`genre_model_lite`** (selectable on the Classify page) is the fast model "
+            "pruned to two of musicnn's five front-end branches. " + lite["text"]
+        )
+        st.dataframe(
+            [
+                {
+                    "candidate": r["candidate"],
+                    "M MACs / segment": round(r["macs_per_segment"] / 1e6),
+                    "CV top-1": f"{100 * r['cv']['mean']['top1']:.1f} ± "
+                    f"{100 * r['cv']['std']['top1']:.1f}%",
+                    "keeps 95%": "yes" if r["meets_bar"] else "no",
+                }
+                for r in lite["selection"]["candidates_tried"]
+            ],
+            hide_index=True,
         )
 
 st.subheader("Known limits")

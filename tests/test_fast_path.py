@@ -67,7 +67,12 @@ def test_front_end_is_cached_per_config():
 
 def _model_paths():
     paths = [pytest.param("tiny", id="tiny")]
-    for name in ("genre_model.pt", "genre_model_fast.pt", "genre_model_student.pt"):
+    for name in (
+        "genre_model.pt",
+        "genre_model_fast.pt",
+        "genre_model_lite.pt",
+        "genre_model_student.pt",
+    ):
         path = bundled_models_dir() / name
         marks = () if path.is_file() else pytest.mark.skip(reason=f"{name} not built")
         paths.append(pytest.param(str(path), id=name, marks=marks))

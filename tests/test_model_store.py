@@ -14,7 +14,7 @@ def test_user_models_are_listed_after_the_bundled_one(tmp_path, monkeypatch, tin
     assert "mine" in names and "notes" not in names
     bundled = [
         n
-        for n in ("genre_model_fast", "genre_model", "genre_model_student")
+        for n in ("genre_model_fast", "genre_model_lite", "genre_model", "genre_model_student")
         if (bundled_models_dir() / f"{n}.pt").is_file()
     ]
     assert names[: len(bundled)] == bundled  # the fast variant first: the default

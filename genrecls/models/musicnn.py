@@ -14,6 +14,7 @@ first, height = time, width = mel band).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import librosa
 import numpy as np
@@ -401,6 +402,10 @@ class Musicnn(nn.Module):
         :class:`~genrecls.models.lowrank.LowRankConv2d` with this many basis filters
         (weights come from :func:`genrecls.models.lowrank.factorize_conv`); None = the
         original full convolutions.
+    branches : sequence of str or None
+        The front-end branches to build, a subset of :attr:`FRONTEND` (kept in that
+        order); None = all five. A pruned network (:mod:`genrecls.prune`) keeps a few,
+        with the mid-end's first layer refitted to the channels that remain.
 
     Notes
     -----
@@ -413,6 +418,9 @@ class Musicnn(nn.Module):
     - ``midend1``, ``midend2``, ``midend3``: ``[B, 64, T]`` (before the residual sums)
     - ``features``: the dense concatenation ``[B, 753, T]`` fed to the time pooling
     - ``penultimate``: the embedding ``[B, 200]``; ``classifier``: logits ``[B, n_tags]``
+
+    (Channel counts are those of the full network; with ``branches`` the missing
+    branches are absent and ``features`` has their channels fewer.)
 
     State-dict keys follow these names; ``scripts/convert_musicnn.py`` maps the TF
     variables onto them.
@@ -430,6 +438,7 @@ class Musicnn(nn.Module):
         dropout: float = 0.5,
         timbral_rank: int | None = None,
         temporal_rank: int | None = None,
+        branches: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         n_mels = _valid_positive_int(n_mels, "n_mels")
@@ -445,6 +454,16 @@ class Musicnn(nn.Module):
             _valid_positive_int(value, name)
         if not 0.0 <= dropout < 1.0:
             raise ParameterError(f"dropout must be in [0, 1), got {dropout!r}")
+        if branches is not None:
+            unknown = [b for b in branches if b not in self.FRONTEND]
+            if unknown or not branches or len(set(branches)) != len(branches):
+                raise ParameterError(
+                    f"branches must be distinct names from {self.FRONTEND}, got {branches!r}"
+                )
+        #: The front-end branches this network has, in :attr:`FRONTEND` order.
+        self.branches: tuple[str, ...] = tuple(
+            b for b in self.FRONTEND if branches is None or b in branches
+        )
         self.n_mels = n_mels
         self.n_tags = n_tags
         #: Evaluate the front-end's max over frequency without its 2-D maps where possible
@@ -455,19 +474,25 @@ class Musicnn(nn.Module):
         self.input_bn = _batch_norm_2d(1)
         # front-end: timbral (time pad 3/3, 'valid' over mel), temporal ('same' over time)
         tr, sr_ = timbral_rank, temporal_rank
-        self.timbral_f74 = _frontend_branch(timbral_filters, (7, int(0.4 * n_mels)), 3, 3, tr)
-        self.timbral_f77 = _frontend_branch(timbral_filters, (7, int(0.7 * n_mels)), 3, 3, tr)
         # TF 'same' puts the odd extra padding frame after: (k - 1) // 2 before, k // 2 after
-        self.temporal_s1 = _frontend_branch(temporal_filters, (128, 1), 63, 64, sr_)
-        self.temporal_s2 = _frontend_branch(temporal_filters, (64, 1), 31, 32, sr_)
-        self.temporal_s3 = _frontend_branch(temporal_filters, (32, 1), 15, 16, sr_)
-        frontend_channels = 2 * timbral_filters + 3 * temporal_filters
+        specs = {
+            "timbral_f74": (timbral_filters, (7, int(0.4 * n_mels)), 3, 3, tr),
+            "timbral_f77": (timbral_filters, (7, int(0.7 * n_mels)), 3, 3, tr),
+            "temporal_s1": (temporal_filters, (128, 1), 63, 64, sr_),
+            "temporal_s2": (temporal_filters, (64, 1), 31, 32, sr_),
+            "temporal_s3": (temporal_filters, (32, 1), 15, 16, sr_),
+        }
+        for name in self.branches:
+            setattr(self, name, _frontend_branch(*specs[name]))
+        frontend_channels = sum(specs[name][0] for name in self.branches)
         # mid-end
         self.midend1 = _midend_layer(frontend_channels, midend_filters)
         self.midend2 = _midend_layer(midend_filters, midend_filters)
         self.midend3 = _midend_layer(midend_filters, midend_filters)
         self.features = nn.Identity()  # hook point for the concatenated feature map
         pooled = 2 * (frontend_channels + 3 * midend_filters)
+        #: Length of the ``"pooled"`` output (1506 for the full network).
+        self.pooled_features = pooled
         # back-end
         self.pool_bn = _batch_norm_1d(pooled)
         self.dropout1 = nn.Dropout(dropout)
@@ -535,14 +560,15 @@ class Musicnn(nn.Module):
         Returns
         -------
         branches : list of torch.Tensor
-            In :attr:`FRONTEND` order: ``[B, 204, T]`` twice (timbral; maps
-            ``[B, 204, T, 59]`` and ``[B, 204, T, 30]`` before the max), then
-            ``[B, 51, T]`` three times (temporal; maps ``[B, 51, T, 96]``).
+            One per branch of :attr:`branches` (all five: :attr:`FRONTEND` order):
+            ``[B, 204, T]`` twice (timbral; maps ``[B, 204, T, 59]`` and
+            ``[B, 204, T, 30]`` before the max), then ``[B, 51, T]`` three times
+            (temporal; maps ``[B, 51, T, 96]``).
         """
         xb = self.normalized_input(x)  # [B, 1, T, 96]
         if not self.fused_frontend:
-            return [getattr(self, name)(xb).amax(dim=3) for name in self.FRONTEND]
-        return [_frequency_max(getattr(self, name), xb) for name in self.FRONTEND]
+            return [getattr(self, name)(xb).amax(dim=3) for name in self.branches]
+        return [_frequency_max(getattr(self, name), xb) for name in self.branches]
 
     def from_frontend(
         self, branches: list[torch.Tensor]
@@ -597,7 +623,7 @@ class Musicnn(nn.Module):
         Parameters
         ----------
         name : str
-            One of :attr:`FRONTEND`.
+            One of :attr:`branches`.
         x : torch.Tensor [shape=(batch, time, n_mels)]
         pooled_grad : torch.Tensor [shape=(batch, channels, T)]
             Gradient of the explained logits with respect to the branch's frequency max.

@@ -10,7 +10,7 @@ Serra, 2019, section 4).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -47,6 +47,11 @@ class MusicnnClassifier(nn.Module):
     timbral_rank, temporal_rank : int or None
         Low-rank front-end (see :class:`~genrecls.models.musicnn.Musicnn`); the fast
         variant of the bundled model is built by :mod:`genrecls.compress`.
+    timbral_filters : int > 0
+        Filters kept in each timbral branch (204 in musicnn; fewer in a pruned network).
+    branches : sequence of str or None
+        Front-end branches kept (None = all five); the pruned "lite" variant of the
+        bundled model is built by :mod:`genrecls.prune`.
 
     Notes
     -----
@@ -66,6 +71,8 @@ class MusicnnClassifier(nn.Module):
         freeze_backbone: bool = True,
         timbral_rank: int | None = None,
         temporal_rank: int | None = None,
+        timbral_filters: int = 204,
+        branches: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         if feature not in ("pooled", "embedding"):
@@ -75,9 +82,14 @@ class MusicnnClassifier(nn.Module):
         self.feature = feature
         self.freeze_backbone = freeze_backbone
         self.backbone = Musicnn(
-            n_mels=n_mels, n_tags=50, timbral_rank=timbral_rank, temporal_rank=temporal_rank
+            n_mels=n_mels,
+            n_tags=50,
+            timbral_rank=timbral_rank,
+            temporal_rank=temporal_rank,
+            timbral_filters=timbral_filters,
+            branches=branches,
         )
-        in_dim = 1506 if feature == "pooled" else 200
+        in_dim = self.backbone.pooled_features if feature == "pooled" else 200
         self.register_buffer("feature_mean", torch.zeros(in_dim))
         self.register_buffer("feature_scale", torch.ones(in_dim))
         self.dropout = nn.Dropout(dropout)
@@ -112,17 +124,19 @@ class MusicnnClassifier(nn.Module):
             (the standardised backbone features).
         """
         out = self.backbone(x.transpose(1, 2))  # [B, T, 96] in
-        features = out[self.feature]  # [B, 1506] or [B, 200]
+        features = out[self.feature]  # [B, 1506] (full network) or [B, 200]
         z = (features - self.feature_mean) / self.feature_scale
         return {"logits": self.head(self.dropout(z)), "embedding": z}
 
     def gradcam_layers(self) -> dict[str, nn.Module]:
         """Named layers for Grad-CAM, shallow to deep."""
-        return {
-            "timbral_f74": self.backbone.timbral_f74,
-            "timbral_f77": self.backbone.timbral_f77,
-            "midend3": self.backbone.midend3,
+        layers = {
+            name: getattr(self.backbone, name)
+            for name in ("timbral_f74", "timbral_f77")
+            if name in self.backbone.branches
         }
+        layers["midend3"] = self.backbone.midend3
+        return layers
 
     def gradcam_pass(
         self, x: torch.Tensor, *, layer: str
@@ -194,12 +208,12 @@ class MusicnnClassifier(nn.Module):
             # midend3 (the backbone's weights are frozen: nothing else needs a graph).
             branches = [
                 b.detach().requires_grad_(layer in (name, "midend3"))
-                for b, name in zip(branches, net.FRONTEND, strict=True)
+                for b, name in zip(branches, net.branches, strict=True)
             ]
             outputs, midend3 = net.from_frontend(branches)
             logits = self.head_logits(outputs[self.feature])
             score = logits.gather(1, targets[:, None]).sum()
-            source = midend3 if layer == "midend3" else branches[net.FRONTEND.index(layer)]
+            source = midend3 if layer == "midend3" else branches[net.branches.index(layer)]
             (g,) = torch.autograd.grad(score, source)
         if layer == "midend3":
             weights = g.mean(dim=2, keepdim=True) if kind == "gradcam" else torch.relu(g)
@@ -208,8 +222,11 @@ class MusicnnClassifier(nn.Module):
 
     def default_gradcam_layer(self) -> str:
         """The layer shown first: the coarser 2-D time × frequency front-end map."""
-        return "timbral_f77"
+        for name in ("timbral_f77", "timbral_f74", "midend3"):
+            if name in self.gradcam_layers():
+                return name
+        raise AssertionError("unreachable: midend3 is always there")
 
     def gradcam_layouts(self) -> dict[str, str]:
         """The front-end maps are time-first (``[B, C, T', F']``)."""
-        return {"timbral_f74": "tf", "timbral_f77": "tf"}
+        return {name: "tf" for name in self.gradcam_layers() if name != "midend3"}
