@@ -17,6 +17,7 @@ from genrecls.prune import (
     CANDIDATES,
     LITE_MODEL_FILE,
     Candidate,
+    distill_midend,
     frontend_outputs,
     prune_classifier,
     rank_channels,
@@ -134,6 +135,32 @@ def test_a_pruned_network_saves_and_loads(tmp_path):
     x = torch.from_numpy(X[:2])
     with torch.inference_mode():
         assert torch.allclose(loaded.model(x)["logits"], pruned(x)["logits"])
+
+
+def test_mid_end_distillation_moves_the_features_towards_the_teacher():
+    model, pruned, _, X = _fitted_pruning(Candidate(("timbral_f77",), 16))
+    with torch.inference_mode():
+        teacher = model.backbone(torch.from_numpy(X).transpose(1, 2))["pooled"][:, -384:]
+    teacher = teacher.numpy()
+    frontend = frontend_outputs(pruned, X)
+
+    def distance() -> float:
+        with torch.inference_mode():
+            mine = pruned.backbone(torch.from_numpy(X).transpose(1, 2))["pooled"][:, -384:]
+        return float(((mine.numpy() - teacher) ** 2).mean())
+
+    before = distance()
+    losses = distill_midend(pruned, frontend, teacher, epochs=6, learning_rate=1e-4, batch_size=8)
+    assert losses[-1] < losses[0]
+    assert distance() < before
+    assert not pruned.training
+    assert not any(p.requires_grad for p in pruned.backbone.parameters())  # still frozen
+
+
+def test_mid_end_distillation_checks_the_target_shape():
+    _, pruned, _, X = _fitted_pruning(Candidate(("timbral_f77",), 16))
+    with pytest.raises(ParameterError):
+        distill_midend(pruned, frontend_outputs(pruned, X), np.zeros((len(X), 10)))
 
 
 def test_a_timbral_only_source_without_the_branch_is_refused():
