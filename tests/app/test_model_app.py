@@ -44,3 +44,19 @@ def test_model_page_shows_the_trust_report_and_deletion_curves():
     figures = [c for c in at.get("plotly_chart") if "Deletion curves" in c.proto.spec]
     assert len(figures) == len({r["set"] for r in report["rows"]})
     assert all("imputed from neighbours" in c.proto.spec for c in figures)
+
+
+@pytest.mark.skipif(
+    not (bundled_models_dir() / "lite_model_card.json").is_file(),
+    reason="lite model card missing (python -m genrecls prune)",
+)
+def test_model_page_shows_the_lite_model_and_its_selection():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "`genre_model_lite`" in text and "selectable on the Classify page" in text
+    tables = [d.value for d in at.dataframe]
+    selection = [t for t in tables if "keeps 95%" in t.columns]
+    assert len(selection) == 1 and len(selection[0]) >= 2  # every candidate tried is listed
