@@ -58,5 +58,5 @@ def test_model_page_shows_the_lite_model_and_its_selection():
     text = " ".join(m.value for m in at.markdown)
     assert "`genre_model_lite`" in text and "selectable on the Classify page" in text
     tables = [d.value for d in at.dataframe]
-    selection = [t for t in tables if "keeps 95%" in t.columns]
+    selection = [t for t in tables if "CV ≥ 95% of the full network's" in t.columns]
     assert len(selection) == 1 and len(selection[0]) >= 2  # every candidate tried is listed
