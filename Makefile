@@ -45,7 +45,7 @@ lint: $(VENV)/.stamp-dev
 test: system-test lint
 	$(PY) -m pytest
 
-# Rebuild models/: the feature-table baseline, then the bundled model and its card.
+# Rebuild models/: the feature-table baseline, the bundled model, its fast and lite variants, the card.
 # Reads ../shared/data (or $$GENRECLS_DATA_DIR); caches under .cache/ (about 30-60 min on 2 cores).
 model: system-model $(VENV)/.stamp-runtime
 	$(PY) scripts/feature_baseline.py
@@ -54,7 +54,7 @@ model: system-model $(VENV)/.stamp-runtime
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls prune
 	$(MAKE) card
 
-# Measure the card's speed (bundled + fast model) and saliency sections again; no retraining.
+# Measure the card's speed (bundled, fast and lite models) and saliency sections again; no retraining.
 card: $(VENV)/.stamp-runtime
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m genrecls refresh-card
 
