@@ -487,7 +487,8 @@ def main(
         pruned, keep = prune_classifier(source.model, frontend, candidate)
         refit_only = probe_cv(pooled_features(pruned, originals.X), originals, Cs=PROBE_C)
         losses = distill_midend(pruned, frontend_outputs(pruned, train.X), teacher_mid)
-        cv = probe_cv(pooled_features(pruned, originals.X), originals, Cs=PROBE_C)
+        features = pooled_features(pruned, originals.X)
+        cv = probe_cv(features, originals, Cs=PROBE_C)
         macs = count_macs(pruned, seg)
         row = {
             "candidate": candidate.name,
@@ -512,13 +513,12 @@ def main(
             flush=True,
         )
         if row["meets_bar"]:
-            chosen = (candidate, pruned, cv, row)
+            chosen = (candidate, pruned, features, cv, row)
             break
     if chosen is None:
         print("no candidate keeps the bar; nothing written")
         return 1
-    candidate, pruned, cv, row = chosen
-    features = pooled_features(pruned, originals.X)
+    candidate, pruned, features, cv, row = chosen
     scaler, clf = fit_probe(features, originals.y, C=cv["C"])
     copy_probe_into(pruned, scaler, clf)
     cvr = cv["cv"]
