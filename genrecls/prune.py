@@ -135,7 +135,9 @@ def channel_offsets(net: torch.nn.Module) -> dict[str, range]:
 
 
 def _conv_out_channels(conv: torch.nn.Module) -> int:
-    return conv.mix.out_channels if hasattr(conv, "mix") else conv.out_channels
+    from genrecls.models.lowrank import LowRankConv2d
+
+    return conv.mix.out_channels if isinstance(conv, LowRankConv2d) else conv.out_channels
 
 
 def rank_channels(weight: torch.Tensor, frontend: torch.Tensor) -> np.ndarray:
@@ -289,7 +291,7 @@ def prune_classifier(
         # musicnn's own tag back-end (unused by the genre head): keep the pooled features'
         # statistics and weights of the channels that remain, so the tag outputs still
         # run; the genre head reads the pooled features directly.
-        n_front = sum(_conv_out_channels(getattr(source, b).conv) for b in source.branches)
+        n_front = sum(len(channels) for channels in offsets.values())
         channels = np.concatenate([keep, n_front + np.arange(3 * source.midend1.conv.out_channels)])
         pooled = torch.as_tensor(np.stack([2 * channels, 2 * channels + 1], 1).ravel())
         for key in ("weight", "bias", "running_mean", "running_var"):
