@@ -81,6 +81,7 @@ def compress_musicnn_classifier(
         feature=model.feature,
         timbral_rank=timbral_rank,
         temporal_rank=temporal_rank,
+        tag_prior_weight=model.tag_prior_weight,
     )
     source = copy.deepcopy(model).eval()
     with torch.inference_mode():

@@ -50,6 +50,7 @@ __all__ = [
     "SHARED_SOURCES",
     "SegmentDataset",
     "Track",
+    "artist_disjoint_sides",
     "assign_roles",
     "build_segment_dataset",
     "check_roles",
@@ -331,6 +332,45 @@ def _read_split_list(path: Path) -> set[str]:
             raise DataError(f"{path}, line {number}: {line!r} does not name a GTZAN track")
         stems.add(stem)
     return stems
+
+
+def artist_disjoint_sides(groups: Sequence[str], *, split_dir: Path | None = None) -> np.ndarray:
+    """Which artist-disjoint GTZAN list (train or valid) each song belongs to.
+
+    The fault-filtered split of Kereliuk et al. (2015) puts every artist's tracks in one
+    of its three lists, so a model fitted on the *train* list and scored on the *valid*
+    list (or the other way round) is scored on artists it has never heard. Song-grouped
+    folds cannot promise that: GTZAN has up to dozens of tracks by one artist.
+
+    Parameters
+    ----------
+    groups : sequence of str
+        Song ids (:attr:`Track.group`; GTZAN stems such as ``"rock.00001"``).
+    split_dir : pathlib.Path or None
+        Folder with ``train_filtered.txt`` and ``valid_filtered.txt``; None uses
+        ``data_dir()/splits/gtzan``.
+
+    Returns
+    -------
+    sides : np.ndarray [shape=(len(groups),), dtype=object]
+        ``"train"``, ``"valid"``, or ``""`` for songs in neither list (other sources).
+
+    Raises
+    ------
+    genrecls.exceptions.DataError
+        If a list cannot be read or names something that is not a GTZAN track.
+    """
+    split_dir = Path(split_dir) if split_dir is not None else data_dir() / "splits" / "gtzan"
+    lists = {
+        side: _read_split_list(split_dir / f"{side}_filtered.txt") for side in ("train", "valid")
+    }
+    both = lists["train"] & lists["valid"]
+    if both:
+        raise DataError(f"songs in both the train and the valid list: {sorted(both)[:5]}")
+    return np.array(
+        [next((side for side, stems in lists.items() if g in stems), "") for g in groups],
+        dtype=object,
+    )
 
 
 def assign_roles(

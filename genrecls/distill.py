@@ -113,7 +113,9 @@ class StudentConfig:
         return dataclasses.asdict(self)
 
 
-def teacher_logits(teacher: torch.nn.Module, pooled: np.ndarray) -> np.ndarray:
+def teacher_logits(
+    teacher: torch.nn.Module, pooled: np.ndarray, *, tag_probs: np.ndarray | None = None
+) -> np.ndarray:
     """Logits of a musicnn probe from its cached backbone features.
 
     Parameters
@@ -122,6 +124,9 @@ def teacher_logits(teacher: torch.nn.Module, pooled: np.ndarray) -> np.ndarray:
         The bundled model.
     pooled : np.ndarray [shape=(n, in_dim)]
         Backbone features of ``n`` segments (:func:`genrecls.bundle.backbone_outputs`).
+    tag_probs : np.ndarray [shape=(n, 50)] or None
+        The backbone's tag probabilities for the same segments; needed when the teacher
+        has a zero-shot tag prior (``tag_prior_weight > 0``).
 
     Returns
     -------
@@ -131,8 +136,15 @@ def teacher_logits(teacher: torch.nn.Module, pooled: np.ndarray) -> np.ndarray:
     if not hasattr(teacher, "head_logits"):
         raise ModelError("the teacher must be a musicnn probe (MusicnnClassifier)")
     teacher.eval()
+    features = torch.from_numpy(np.asarray(pooled, np.float32))
     with torch.inference_mode():
-        return teacher.head_logits(torch.from_numpy(np.asarray(pooled, np.float32))).numpy()
+        if getattr(teacher, "tag_prior", None) is None:
+            return teacher.head_logits(features).numpy()
+        if tag_probs is None:
+            raise ModelError("this teacher has a tag prior: pass its tag probabilities too")
+        p = torch.from_numpy(np.clip(np.asarray(tag_probs, np.float64), 1e-7, 1 - 1e-7))
+        tag_logits = torch.log(p / (1 - p)).float()
+        return teacher.genre_logits({"pooled": features, "logits": tag_logits}).numpy()
 
 
 def make_student(config: StudentConfig, *, n_classes: int, n_mels: int, seed: int) -> CompactCNN:
@@ -276,10 +288,11 @@ def main(
         print("No shared data found: set GENRECLS_DATA_DIR.")
         return 2
     train, test = role_datasets(tracks, config=fc, cache_dir=cache_dir)
-    f_train = backbone_outputs(train, cache_dir=cache_dir / "features")["pooled"]
-    f_test = backbone_outputs(test, cache_dir=cache_dir / "features")["pooled"]
-    t_logits = teacher_logits(teacher.model, f_train)
-    t_test_logits = teacher_logits(teacher.model, f_test)
+    b_train = backbone_outputs(train, cache_dir=cache_dir / "features")
+    b_test = backbone_outputs(test, cache_dir=cache_dir / "features")
+    f_train, f_test = b_train["pooled"], b_test["pooled"]
+    t_logits = teacher_logits(teacher.model, f_train, tag_probs=b_train["tags"])
+    t_test_logits = teacher_logits(teacher.model, f_test, tag_probs=b_test["tags"])
     P = softmax(t_logits.astype(np.float64)).astype(np.float32)
     teacher_test = track_scores(t_test_logits, test)
     print(f"teacher real-song test top1 {teacher_test['top1']:.3f}")

@@ -329,9 +329,10 @@ def excerpt_windows(
 
 
 def _render_key(midi: MidiFile, *, sr: int, font: Path, gain: float, length: float, count: int):
-    st = midi.path.stat()
-    payload = f"{_RENDER_VERSION}|{midi.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sr}|"
-    payload += f"{font}|{gain}|{length}|{count}"
+    # The file's bytes, not its time: a fresh copy of the shared data (new times) must
+    # not throw every render away.
+    content = hashlib.sha1(midi.path.read_bytes()).hexdigest()
+    payload = f"{_RENDER_VERSION}|{midi.path.name}|{content}|{sr}|{font}|{gain}|{length}|{count}"
     return hashlib.sha1(payload.encode()).hexdigest()[:20]
 
 
@@ -341,10 +342,18 @@ def _render_excerpts(
     import soundfile as sf
 
     key = _render_key(midi, sr=sr, font=font, gain=gain, length=length, count=count)
-    done = folder / f"{key}.done"
+    done, failed = folder / f"{key}.done", folder / f"{key}.failed"
     if done.is_file():
         return [folder / name for name in done.read_text().split()]
-    y = render_midi(midi.path, sr=sr, soundfont=font, gain=gain)
+    if failed.is_file():  # a file FluidSynth could not render (e.g. timed out) stays skipped
+        raise DecodeError(failed.read_text() + " (cached failure)")
+    try:
+        y = render_midi(midi.path, sr=sr, soundfont=font, gain=gain)
+    except DecodeError as exc:
+        tmp_failed = folder / f".{key}.failed.tmp"
+        tmp_failed.write_text(str(exc))
+        tmp_failed.replace(failed)
+        raise
     paths = []
     for i, (start, end) in enumerate(excerpt_windows(len(y) / sr, length=length, count=count)):
         part = y[int(start * sr) : int(end * sr)]
@@ -377,9 +386,10 @@ def render_tracks(
 
     Each file is rendered once (:func:`render_midi`) and cut into up to
     ``excerpts_per_file`` windows (:func:`excerpt_windows`), written as 16-bit FLAC under
-    ``cache_dir`` with names hashed from the file, its size and time, the soundfont and
+    ``cache_dir`` with names hashed from the file's name and bytes, the soundfont and
     the settings; a later call renders only what is missing. Files FluidSynth cannot
-    render are left out with a printed reason.
+    render are left out with a printed reason, and the failure is cached too (a file
+    that timed out is not tried again on every call).
 
     Parameters
     ----------

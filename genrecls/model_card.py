@@ -58,6 +58,11 @@ def candidates_rows(card: dict) -> list[dict]:
                     if cv
                     else "—"
                 ),
+                "artist-disjoint balanced acc.": (
+                    _pm(ad["mean"]["balanced_accuracy"], ad["std"]["balanced_accuracy"])
+                    if (ad := c.get("artist_disjoint"))
+                    else "—"
+                ),
                 "real-song top-1": _pct(test.get("top1")),
                 "real-song top-3": _pct(test.get("top3")),
                 "real-song balanced acc.": _pct(test.get("balanced_accuracy")),
@@ -65,6 +70,21 @@ def candidates_rows(card: dict) -> list[dict]:
                 "largest share": _pct(test.get("collapse", {}).get("largest_share")),
             }
         )
+    return rows
+
+
+def tag_prior_rows(card: dict) -> list[dict]:
+    """One row per tag-prior weight tried: artist-disjoint validation scores, for tables."""
+    rows = []
+    for r in card.get("tag_prior_validation", []):
+        row = {
+            "prior weight λ": f"{r['weight']:g}",
+            "top-1 (mean of both ways)": _pct(r["mean"]["top1"]),
+            "balanced acc.": _pm(r["mean"]["balanced_accuracy"], r["std"]["balanced_accuracy"]),
+        }
+        for f in r.get("folds", []):
+            row[f"{f['fit']} → {f['scored']} balanced"] = _pct(f["balanced_accuracy"])
+        rows.append(row)
     return rows
 
 
@@ -123,10 +143,23 @@ def render_markdown(card: dict) -> str:
         "",
         _table(candidates_rows(card)),
         "",
-        f"Chosen: **{b['candidate']}** (best cross-validated balanced accuracy).",
+        f"Chosen: **{b['candidate']}**.",
         "",
         card.get("selection_note", ""),
         "",
+        *(
+            [
+                "Zero-shot tag prior weights tried on the chosen probe (artist-disjoint "
+                "validation: fit on the GTZAN train list, score the valid list, and back):",
+                "",
+                _table(tag_prior_rows(card)),
+                "",
+                card.get("history", ""),
+                "",
+            ]
+            if card.get("tag_prior_validation")
+            else []
+        ),
         "Linear-probe settings tried (grouped CV on the training tracks):",
         "",
         _table(

@@ -183,3 +183,27 @@ def test_render_tracks_caches_excerpts(tmp_path, monkeypatch):
         progress=False,
     )
     assert [t.path for t in again] == [t.path for t in tracks]
+
+
+def test_render_tracks_caches_failures_and_ignores_file_times(tmp_path, monkeypatch, capsys):
+    """A file that timed out is skipped at once next time; a fresh copy keeps its renders."""
+    import os
+
+    font = _soundfont_or_skip()
+    path = write_midi(tmp_path / "slow.mid", notes=[(60, 0.0, 0.4)])
+    files = [midi.MidiFile(path=path, genre="pop", source="freemidi_ums", kind="song")]
+    calls = []
+
+    def time_out(*args, **kwargs):
+        calls.append(1)
+        raise DecodeError("fluidsynth timed out after 300 s")
+
+    monkeypatch.setattr(midi, "render_midi", time_out)
+    kwargs = dict(cache_dir=tmp_path / "cache", soundfont=font, progress=False)
+    assert midi.render_tracks(files, **kwargs) == []
+    assert midi.render_tracks(files, **kwargs) == []
+    assert len(calls) == 1
+    assert "timed out" in capsys.readouterr().out
+    # the same bytes with a new modification time (a fresh copy of the shared data)
+    os.utime(path, (1, 1))
+    assert midi.render_tracks(files, **kwargs) == [] and len(calls) == 1

@@ -197,3 +197,38 @@ def test_the_bundled_lite_model_is_smaller_and_agrees_with_the_fast_one():
         a = fast.model(X)["logits"].argmax(1)
         b = lite.model(X)["logits"].argmax(1)
     assert (a == b).float().mean() >= 0.5  # a sanity bound on synthetic input, not a score
+
+
+def test_with_tag_prior_adds_a_prior_that_save_and_load_rebuild(tmp_path):
+    """The lite model carries the teacher's prior, every tag predicted from its features."""
+    from genrecls.bundle import tag_log_prior
+    from genrecls.models.tag_prior import predicted_tags
+    from genrecls.prune import with_tag_prior
+
+    torch.manual_seed(0)
+    kwargs = {"branches": ["timbral_f77"], "timbral_filters": 8}
+    model = MusicnnClassifier(**kwargs).eval()
+    d = model.backbone.pooled_features
+    rng = np.random.default_rng(0)
+    n_tags = len(predicted_tags(predict_msd=True))
+    regression = (rng.normal(0, 0.01, (n_tags, d)), rng.normal(0, 1, n_tags))
+    lite = with_tag_prior(model, weight=1.0, regression=regression)
+    assert model.tag_prior is None  # the source is left alone
+    x = torch.randn(2, 96, 187)
+    with torch.inference_mode():
+        out = lite.backbone(x.transpose(1, 2))
+        want = lite.head_logits(out["pooled"]).numpy() + tag_log_prior(
+            None, out["pooled"].numpy(), regression, weight=1.0
+        )
+        np.testing.assert_allclose(lite(x)["logits"].numpy(), want, atol=1e-4)
+    path = tmp_path / "lite.pt"
+    save_model(
+        path,
+        model=lite,
+        architecture="musicnn_transfer",
+        arch_kwargs={**kwargs, "tag_prior_weight": 1.0, "tag_prior_predicts_msd": True},
+        feature_config=FeatureConfig(),
+        labels=GENRES,
+    )
+    with torch.inference_mode():
+        assert torch.allclose(load_model(path).model(x)["logits"], lite(x)["logits"], atol=1e-6)

@@ -18,6 +18,7 @@ from torch import nn
 
 from genrecls.exceptions import ParameterError
 from genrecls.models.musicnn import Musicnn
+from genrecls.models.tag_prior import ZeroShotPrior
 
 Feature = Literal["pooled", "embedding"]
 
@@ -52,6 +53,12 @@ class MusicnnClassifier(nn.Module):
     branches : sequence of str or None
         Front-end branches kept (None = all five); the pruned "lite" variant of the
         bundled model is built by :mod:`genrecls.prune`.
+    tag_prior_weight : float >= 0
+        Weight ``λ`` of the zero-shot tag prior added to the head's logits
+        (:class:`~genrecls.models.tag_prior.ZeroShotPrior`); 0 leaves it out.
+    tag_prior_predicts_msd : bool
+        The prior predicts the MSD tags from the pooled features instead of reading the
+        backbone's tag outputs (for a pruned backbone, whose tag outputs drifted).
 
     Notes
     -----
@@ -73,6 +80,8 @@ class MusicnnClassifier(nn.Module):
         temporal_rank: int | None = None,
         timbral_filters: int = 204,
         branches: Sequence[str] | None = None,
+        tag_prior_weight: float = 0.0,
+        tag_prior_predicts_msd: bool = False,
     ) -> None:
         super().__init__()
         if feature not in ("pooled", "embedding"):
@@ -94,6 +103,18 @@ class MusicnnClassifier(nn.Module):
         self.register_buffer("feature_scale", torch.ones(in_dim))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(in_dim, n_classes)
+        if tag_prior_weight < 0:
+            raise ParameterError(f"tag_prior_weight must be >= 0, got {tag_prior_weight}")
+        self.tag_prior_weight = float(tag_prior_weight)
+        self.tag_prior = (
+            ZeroShotPrior(
+                in_dim=self.backbone.pooled_features,
+                weight=tag_prior_weight,
+                predict_msd=tag_prior_predicts_msd,
+            )
+            if tag_prior_weight > 0
+            else None
+        )
         if freeze_backbone:
             self.backbone.requires_grad_(False)
 
@@ -126,7 +147,20 @@ class MusicnnClassifier(nn.Module):
         out = self.backbone(x.transpose(1, 2))  # [B, T, 96] in
         features = out[self.feature]  # [B, 1506] (full network) or [B, 200]
         z = (features - self.feature_mean) / self.feature_scale
-        return {"logits": self.head(self.dropout(z)), "embedding": z}
+        return {"logits": self.head(self.dropout(z)) + self.log_prior(out), "embedding": z}
+
+    def log_prior(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor | float:
+        """The tag prior added to the head's logits, from the backbone's ``outputs``.
+
+        ``0.0`` without a prior (``tag_prior_weight=0``), else ``[B, n_classes]``.
+        """
+        if self.tag_prior is None:
+            return 0.0
+        return self.tag_prior(outputs["pooled"], outputs["logits"])
+
+    def genre_logits(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Genre logits from the backbone's ``outputs``: head plus tag prior."""
+        return self.head_logits(outputs[self.feature]) + self.log_prior(outputs)
 
     def gradcam_layers(self) -> dict[str, nn.Module]:
         """Named layers for Grad-CAM, shallow to deep."""
@@ -178,7 +212,7 @@ class MusicnnClassifier(nn.Module):
             raise ParameterError(f"unknown Grad-CAM layer {layer!r}")
         with torch.no_grad():
             branches = net.frontend(xt)  # fused: no 2-D maps kept
-            logits = self.head_logits(net.from_frontend(branches)[0][self.feature])
+            logits = self.genre_logits(net.from_frontend(branches)[0])
 
         def cam(targets: torch.Tensor, kind: str) -> torch.Tensor:
             out = []
@@ -211,7 +245,7 @@ class MusicnnClassifier(nn.Module):
                 for b, name in zip(branches, net.branches, strict=True)
             ]
             outputs, midend3 = net.from_frontend(branches)
-            logits = self.head_logits(outputs[self.feature])
+            logits = self.genre_logits(outputs)
             score = logits.gather(1, targets[:, None]).sum()
             source = midend3 if layer == "midend3" else branches[net.branches.index(layer)]
             (g,) = torch.autograd.grad(score, source)

@@ -56,7 +56,26 @@ def test_model_page_shows_the_lite_model_and_its_selection():
     at.switch_page("pages/model.py").run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
-    assert "`genre_model_lite`" in text and "selectable on the Classify page" in text
+    assert "`genre_model_lite`" in text and "Classify page" in text
     tables = [d.value for d in at.dataframe]
     selection = [t for t in tables if "CV ≥ 95% of the full network's" in t.columns]
     assert len(selection) == 1 and len(selection[0]) >= 2  # every candidate tried is listed
+
+
+def test_model_page_shows_the_tag_prior_validation():
+    import json
+
+    card = json.loads((bundled_models_dir() / "model_card.json").read_text())
+    if not card.get("tag_prior_validation"):
+        pytest.skip("this model card has no tag-prior validation (an older make model)")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    assert any("zero-shot tag prior" in e.label for e in at.expander)
+    tables = [d.value for d in at.dataframe]
+    weights = [t for t in tables if "prior weight λ" in t.columns]
+    assert len(weights) == 1 and len(weights[0]) == len(card["tag_prior_validation"])
+    candidates = next(t for t in tables if "artist-disjoint balanced acc." in t.columns)
+    assert (candidates["artist-disjoint balanced acc."] != "—").sum() >= 1
+    assert any(card["history"][:40] in c.value for c in at.caption)

@@ -169,13 +169,14 @@ def _page_state(page) -> dict:
 
 
 def _expected_verdicts(clips: list[Path]) -> dict[str, tuple[str, float]]:
-    """What the bundled model says about each clip, computed in this process."""
+    """What the app's default model says about each clip, computed in this process."""
     import torch
 
+    from genrecls.model_store import available_models
     from genrecls.predict import GenrePredictor
 
     torch.set_num_threads(1)
-    predictor = GenrePredictor.from_file(bundled_model_path())
+    predictor = GenrePredictor.from_file(available_models()[0].path)
     out = {}
     for path in clips:
         _, prediction = predictor.predict_source(path, name=path.name)
