@@ -410,15 +410,9 @@ def cross_validate(
         assert not set(data.groups[train_idx]) & set(data.groups[valid_idx]), "group leak"
         logits = fit_predict(train_idx, valid_idx)
         oof[valid_idx], has_oof[valid_idx] = logits, True
-        t, p = track_probabilities(softmax(logits), data.track_index[valid_idx])
-        y_t = np.array([GENRES.index(data.tracks[i].label) for i in t])
-        fold_scores.append(score(y_t, p))
-    keys = ("top1", "top3", "balanced_accuracy", "macro_f1")
-    summary = {k: [f[k] for f in fold_scores] for k in keys}
+        fold_scores.append(_fold_score(logits, data, valid_idx))
     return {
-        "folds": fold_scores,
-        "mean": {k: float(np.mean(v)) for k, v in summary.items()},
-        "std": {k: float(np.std(v)) for k, v in summary.items()},
+        **_fold_summary(fold_scores),
         "oof_logits": oof[has_oof],
         "oof_y": data.y[has_oof],
         "oof_track": data.track_index[has_oof],
@@ -468,9 +462,20 @@ def artist_disjoint_validation(
             raise ValueError(f"no training song is on the GTZAN {scored_side} or {fit_side} list")
         assert not set(data.groups[train_idx]) & set(data.groups[valid_idx]), "group leak"
         logits = fit_predict(train_idx, valid_idx)
-        t, p = track_probabilities(softmax(logits), data.track_index[valid_idx])
-        y_t = np.array([GENRES.index(data.tracks[i].label) for i in t])
-        folds.append({"fit": fit_side, "scored": scored_side, **score(y_t, p)})
+        folds.append(
+            {"fit": fit_side, "scored": scored_side, **_fold_score(logits, data, valid_idx)}
+        )
+    return _fold_summary(folds)
+
+
+def _fold_score(logits: np.ndarray, data: SegmentDataset, valid_idx: np.ndarray) -> dict:
+    """:func:`score` of one validation fold, its segments' logits aggregated per track."""
+    t, p = track_probabilities(softmax(logits), data.track_index[valid_idx])
+    return score(np.array([GENRES.index(data.tracks[i].label) for i in t]), p)
+
+
+def _fold_summary(folds: list[dict]) -> dict:
+    """The folds' scores with their mean and standard deviation."""
     keys = ("top1", "top3", "balanced_accuracy", "macro_f1")
     return {
         "folds": folds,
