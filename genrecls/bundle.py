@@ -537,7 +537,7 @@ def fit_tag_regression(
 
 
 def tag_log_prior(
-    tag_probs: np.ndarray,
+    tag_probs: np.ndarray | None,
     pooled: np.ndarray,
     regression: tuple[np.ndarray, np.ndarray],
     *,
@@ -550,7 +550,8 @@ def tag_log_prior(
     tag_probs : np.ndarray [shape=(n, 50)] or None
         MSD tag probabilities; None when ``regression`` predicts the MSD tags too.
     pooled : np.ndarray [shape=(n, d)]
-        MSD pooled features of the same segments.
+        Pooled features of the same segments, from the network ``regression`` was fitted
+        on (the MSD backbone, or a pruned one).
     regression : (weight, bias)
         From :func:`fit_tag_regression`.
     weight : float >= 0
