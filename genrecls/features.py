@@ -15,6 +15,7 @@ import librosa
 import numpy as np
 
 from genrecls.exceptions import ParameterError
+from genrecls.filterbank import hz_to_mel, mel_to_hz
 
 Compression = Literal["logC", "db"]
 
@@ -236,7 +237,9 @@ def mel_frequencies(*, config: FeatureConfig) -> np.ndarray:
     freqs : np.ndarray [shape=(n_mels,)]
     """
     fmax = config.fmax if config.fmax is not None else config.sr / 2
-    return librosa.mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=fmax)[1:-1]
+    # librosa.mel_frequencies' arithmetic, without importing librosa.core (and numba)
+    mels = np.linspace(hz_to_mel(config.fmin), hz_to_mel(fmax), config.n_mels + 2)
+    return mel_to_hz(mels)[1:-1]
 
 
 def frame_times(n_frames: int, *, config: FeatureConfig) -> np.ndarray:
@@ -246,7 +249,8 @@ def frame_times(n_frames: int, *, config: FeatureConfig) -> np.ndarray:
     -------
     times : np.ndarray [shape=(n_frames,)]
     """
-    return librosa.frames_to_time(np.arange(n_frames), sr=config.sr, hop_length=config.hop_length)
+    # librosa.frames_to_time's arithmetic, without importing librosa.core (and numba)
+    return (np.arange(n_frames) * config.hop_length) / float(config.sr)
 
 
 def mfcc(y: np.ndarray, *, config: FeatureConfig, n_mfcc: int = 20) -> np.ndarray:

@@ -9,6 +9,8 @@ arithmetic (Slaney mel scale, triangular filters, Slaney area normalisation);
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from genrecls.exceptions import ParameterError
@@ -61,9 +63,15 @@ def mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
 
 
 def mel_filterbank(
-    *, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+    *,
+    sr: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    norm: Literal["slaney"] | None = "slaney",
 ) -> np.ndarray:
-    """Slaney-normalised triangular mel filters, as ``librosa.filters.mel``.
+    """Triangular mel filters on the Slaney mel scale, as ``librosa.filters.mel``.
 
     Parameters
     ----------
@@ -77,6 +85,10 @@ def mel_filterbank(
         Lowest band edge in Hz.
     fmax : float > fmin or None
         Highest band edge in Hz; None means ``sr / 2``.
+    norm : "slaney" or None
+        ``"slaney"`` divides each triangle by its width in Hz (constant energy per band);
+        None leaves every triangle with a peak of 1, so that neighbouring triangles sum to
+        one between the outer band centres.
 
     Returns
     -------
@@ -91,6 +103,8 @@ def mel_filterbank(
         raise ParameterError(f"sr, n_fft and n_mels must be > 0, got {sr}, {n_fft}, {n_mels}")
     if fmax is None:
         fmax = float(sr) / 2
+    if norm not in ("slaney", None):
+        raise ParameterError(f"norm must be 'slaney' or None, got {norm!r}")
     if not 0 <= fmin < fmax:
         raise ParameterError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
     n_mels = int(n_mels)
@@ -103,8 +117,9 @@ def mel_filterbank(
         lower = -ramps[i] / fdiff[i]
         upper = ramps[i + 2] / fdiff[i + 1]
         weights[i] = np.maximum(0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
-    weights *= enorm[:, np.newaxis]
+    if norm == "slaney":
+        enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
+        weights *= enorm[:, np.newaxis]
     return weights
 
 

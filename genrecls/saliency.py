@@ -67,7 +67,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -75,6 +74,7 @@ from torch import nn
 
 from genrecls.exceptions import ParameterError
 from genrecls.features import FeatureConfig, _check_audio, segment_spectrogram
+from genrecls.filterbank import mel_filterbank
 from genrecls.imputation import noisy_linear_imputation
 
 __all__ = [
@@ -923,12 +923,22 @@ def salient_audio(
     if not np.all(np.isfinite(cam)) or cam.min() < 0:
         raise ParameterError("cam_stitched must be finite and non-negative")
 
-    S = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length, center=True)
+    # torch's STFT, not librosa's: librosa.stft/istft import scipy.signal and numba, seconds
+    # of start-up the first time the Classify page plays "what the model heard"
+    window = torch.hann_window(config.n_fft, dtype=torch.float64)  # periodic, as librosa's
+    stft = {"n_fft": config.n_fft, "hop_length": config.hop_length, "window": window}
+    S = torch.stft(
+        torch.from_numpy(y.astype(np.float64)),
+        **stft,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )  # [1 + n_fft // 2, frames]
     if keep_fraction >= 1.0:
         mask = np.ones(S.shape)
     else:
         fmax = config.fmax if config.fmax is not None else config.sr / 2
-        tri = librosa.filters.mel(
+        tri = mel_filterbank(
             sr=config.sr,
             n_fft=config.n_fft,
             n_mels=config.n_mels,
@@ -941,8 +951,18 @@ def salient_audio(
         threshold = np.quantile(sal, 1.0 - keep_fraction)
         mask = ((sal >= threshold) & (sal > 0)).astype(np.float64)
         if smooth > 1:
-            import scipy.ndimage
+            mask = _box_filter(mask, size=smooth)
+    y_out = torch.istft(S * torch.from_numpy(mask), **stft, center=True, length=y.size)
+    return y_out.numpy().astype(np.float32)
 
-            mask = scipy.ndimage.uniform_filter(mask, size=smooth, mode="nearest")
-    y_out = librosa.istft(S * mask, hop_length=config.hop_length, n_fft=config.n_fft, length=y.size)
-    return y_out.astype(np.float32)
+
+def _box_filter(x: np.ndarray, *, size: int) -> np.ndarray:
+    """Mean of ``x`` over a ``size`` × ``size`` window, edges repeated.
+
+    ``scipy.ndimage.uniform_filter(x, size, mode="nearest")`` without importing scipy.ndimage
+    (for an even ``size`` the window reaches one cell further back than forward).
+    """
+    before, after = size // 2, size - 1 - size // 2
+    padding = (before, after, before, after)
+    padded = F.pad(torch.from_numpy(x)[None, None], padding, mode="replicate")
+    return F.avg_pool2d(padded, size, stride=1)[0, 0].numpy()

@@ -32,6 +32,20 @@ def test_sine_peaks_in_the_right_mel_band(config, freq):
     assert abs(band - int(np.argmin(np.abs(centres - freq)))) <= 1
 
 
+@pytest.mark.parametrize("config", CONFIGS)
+def test_band_centres_and_frame_times_equal_librosa(config):
+    import librosa
+
+    fmax = config.fmax if config.fmax is not None else config.sr / 2
+    expected = librosa.mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=fmax)
+    np.testing.assert_array_equal(features.mel_frequencies(config=config), expected[1:-1])
+    frames = np.arange(5000)
+    np.testing.assert_array_equal(
+        features.frame_times(frames.size, config=config),
+        librosa.frames_to_time(frames, sr=config.sr, hop_length=config.hop_length),
+    )
+
+
 def test_db_compression_respects_top_db():
     config = dataclasses.replace(DISPLAY_CONFIG, top_db=50.0)
     M = features.log_mel(sine(440.0, sr=config.sr, seconds=1.0), config=config)

@@ -30,6 +30,14 @@ def test_equals_librosa(kwargs: dict) -> None:
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("fmin, fmax", [(0.0, 8000.0), (60.0, None)])
+def test_unnormalised_equals_librosa(fmin: float, fmax: float | None) -> None:
+    kw = {"sr": 16000, "n_fft": 512, "n_mels": 96, "fmin": fmin, "fmax": fmax, "norm": None}
+    got = mel_filterbank(**kw)
+    np.testing.assert_array_equal(got, librosa.filters.mel(**kw))
+    assert got.max() == pytest.approx(1.0, abs=0.02)  # triangles of peak one
+
+
 @pytest.mark.parametrize("config", [FeatureConfig(), DISPLAY_CONFIG])
 def test_equals_librosa_for_the_feature_configs(config: FeatureConfig) -> None:
     kw = {"sr": config.sr, "n_fft": config.n_fft, "n_mels": config.n_mels}
@@ -49,6 +57,7 @@ def test_mel_scale_equals_librosa() -> None:
     [
         {"sr": 0, "n_fft": 512, "n_mels": 8},
         {"sr": 16000, "n_fft": 512, "n_mels": 8, "fmin": 9000.0},
+        {"sr": 16000, "n_fft": 512, "n_mels": 8, "norm": "htk"},
     ],
 )
 def test_rejects_bad_parameters(kwargs: dict) -> None:
@@ -58,7 +67,8 @@ def test_rejects_bad_parameters(kwargs: dict) -> None:
 
 def test_classify_path_does_not_import_librosa_filters() -> None:
     # librosa.filters loads scipy.signal and numba (seconds of start-up): the fast path
-    # (features, prediction, Grad-CAM, music check) must not need them.
+    # (features, prediction, Grad-CAM, music check, "what the model heard", the Grad-CAM
+    # figure) must not need them.
     code = (
         "import sys, numpy as np\n"
         "from genrecls.fast_features import fast_log_mel\n"
@@ -68,6 +78,11 @@ def test_classify_path_does_not_import_librosa_filters() -> None:
         "y = (0.1 * np.sin(np.arange(48000) / 7)).astype(np.float32)\n"
         "fast_log_mel(y, config=FeatureConfig())\n"
         "assess_music(y, sr=16000)\n"
+        "from genrecls.saliency import salient_audio\n"
+        "cam = np.random.default_rng(0).random((96, 1 + len(y) // 256))\n"
+        "salient_audio(y, sr=16000, cam_stitched=cam, config=FeatureConfig())\n"
+        "from genrecls import plots\n"
+        "plots.saliency_overlay_figure(0 * cam, cam, config=FeatureConfig(), scale=1.0)\n"
         "bad = sorted(m for m in ('librosa.filters', 'numba', 'scipy.signal', 'scipy.stats',"
         " 'pandas') if m in sys.modules)\n"
         "print(','.join(bad))\n"

@@ -1,6 +1,7 @@
 import copy
 import dataclasses
 
+import librosa
 import numpy as np
 import pytest
 import torch
@@ -10,6 +11,7 @@ from genrecls import saliency
 from genrecls.exceptions import ParameterError
 from genrecls.features import FeatureConfig, log_mel, mel_frequencies, segment_spectrogram
 from genrecls.saliency import (
+    _box_filter,
     area_under_curve,
     deletion_curve,
     grad_cam,
@@ -465,6 +467,27 @@ def test_salient_audio_keeps_the_salient_tone(two_tones, first_half):
     first, second = out[: sr - guard], out[sr + guard :]
     kept, dropped = (first, second) if first_half else (second, first)
     assert np.sum(kept.astype(np.float64) ** 2) > 100 * np.sum(dropped.astype(np.float64) ** 2)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+def test_box_filter_equals_scipy_uniform_filter(size):
+    import scipy.ndimage
+
+    x = np.random.default_rng(size).random((37, 50))
+    np.testing.assert_allclose(
+        _box_filter(x, size=size), scipy.ndimage.uniform_filter(x, size=size, mode="nearest")
+    )
+
+
+def test_salient_audio_masks_librosas_stft(two_tones):
+    # the STFT is torch's; with nothing masked it must invert exactly as librosa's does
+    cam = _cam_on(two_tones, AUDIO_CONFIG, first_half=True)
+    out = salient_audio(
+        two_tones, sr=AUDIO_CONFIG.sr, cam_stitched=cam, config=AUDIO_CONFIG, keep_fraction=1.0
+    )
+    stft = {"n_fft": AUDIO_CONFIG.n_fft, "hop_length": AUDIO_CONFIG.hop_length}
+    expected = librosa.istft(librosa.stft(two_tones, **stft), **stft, length=two_tones.size)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
 def test_salient_audio_validation(two_tones):
