@@ -20,8 +20,6 @@ References
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.linalg import spsolve
 
 from genrecls.exceptions import ParameterError
 
@@ -131,6 +129,9 @@ def noisy_linear_imputation(
     a_rows.append(np.arange(n_unknown))
     a_cols.append(np.arange(n_unknown))
     a_vals.append(diagonal)
+    from scipy.sparse import coo_matrix  # loaded here: the classify path never imputes
+    from scipy.sparse.linalg import spsolve
+
     system = coo_matrix(
         (np.concatenate(a_vals), (np.concatenate(a_rows), np.concatenate(a_cols))),
         shape=(n_unknown, n_unknown),

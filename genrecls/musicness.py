@@ -67,7 +67,6 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-import scipy.fft
 import soxr
 
 from genrecls.exceptions import ParameterError
@@ -248,7 +247,7 @@ def describe(y: np.ndarray, *, sr: int) -> dict[str, float]:
     if len(y) < _N_FFT:
         y = np.pad(y, (0, _N_FFT - len(y)))
     view = np.lib.stride_tricks.sliding_window_view(y, _N_FFT)[::_HOP]
-    spec = scipy.fft.rfft(view * _window(), axis=1, workers=1)
+    spec = np.fft.rfft(view * _window(), axis=1)  # float32 in, complex64 out (numpy >= 2)
     power = spec.real**2 + spec.imag**2  # (t, 257), float32
     n_t = power.shape[0]
     loud = _db(power.mean(axis=1)) > max(level - 20.0, _FLOOR_DB + 1)
