@@ -485,7 +485,8 @@ def render(results: dict) -> str:
         f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['platform']}, Python "
         f"{m['python']}, torch {m['torch']}; torch threads {m['threads']}, OMP_WAIT_POLICY="
         f"{m['omp_wait_policy']}. Load average (1, 5, 15 min) {la0} at the start, {la1} at "
-        f"the end (other jobs shared the machine). Audio: {results['audio']}.",
+        f"the end (the benchmark's own processes and browsers count in it). Audio: "
+        f"{results['audio']}.",
         "",
         "Times in seconds: median [min–max] of the warm repetitions; memory = peak RSS of the "
         "fresh process that loaded the model and ran the path (MB).",
