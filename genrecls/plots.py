@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 from genrecls.exceptions import ParameterError
@@ -133,7 +134,7 @@ def mel_figure(
             z=M,
             x=times,
             y=np.arange(n_mels),
-            colorscale="Magma",
+            colorscale=_colorscale("Magma"),
             zmin=zmin,
             zmax=zmax,
             colorbar=dict(title=unit),
@@ -149,6 +150,21 @@ def mel_figure(
         ticktext=[t[1] for t in ticks],
     )
     return fig
+
+
+def _colorscale(name: str) -> list[list]:
+    """The plotly colour scale ``name`` with every colour written ``rgb(r, g, b)``.
+
+    Streamlit's chart component replaces the colours ``#000001``, ``#000002``, … anywhere in
+    a figure's JSON with its theme's colours (they are its placeholders, ``theme=None`` or
+    not), so Magma's black ``#000004`` was drawn lavender; ``rgb(0, 0, 4)`` is left alone.
+    """
+    scale = []
+    for position, colour in plotly.colors.get_colorscale(name):
+        if colour.startswith("#"):
+            colour = "rgb({}, {}, {})".format(*plotly.colors.hex_to_rgb(colour))
+        scale.append([position, colour])
+    return scale
 
 
 def _band_hz(freqs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -194,7 +210,7 @@ def mfcc_figure(C: np.ndarray, *, config: FeatureConfig, title: str = "MFCC") ->
             z=C,
             x=times,
             y=np.arange(C.shape[0]),
-            colorscale="RdBu_r",
+            colorscale=_colorscale("RdBu_r"),
             zmid=0,
             zmin=-lim if lim else None,
             zmax=lim,
@@ -230,7 +246,7 @@ def chroma_figure(C: np.ndarray, *, config: FeatureConfig, title: str = "Chroma"
             z=C,
             x=times,
             y=list(PITCH_CLASSES),
-            colorscale="Viridis",
+            colorscale=_colorscale("Viridis"),
             zmin=0,
             zmax=1,
             colorbar=dict(title="energy"),
@@ -395,7 +411,7 @@ def saliency_overlay_figure(
             z=M,
             x=times,
             y=np.arange(n_mels),
-            colorscale="Greys",
+            colorscale=_colorscale("Greys"),
             reversescale=True,
             showscale=False,
             hoverinfo="skip",
@@ -406,7 +422,7 @@ def saliency_overlay_figure(
             z=heat,
             x=times,
             y=np.arange(n_mels),
-            colorscale="Jet",
+            colorscale=_colorscale("Jet"),
             zmin=0,
             zmax=1,
             opacity=opacity,
@@ -540,7 +556,7 @@ def confusion_heatmap_figure(
             y=labels,
             text=cm.astype(int),
             texttemplate="%{text}",
-            colorscale="Blues",
+            colorscale=_colorscale("Blues"),
             zmin=0,
             zmax=1,
             colorbar=dict(title="share of<br>true class"),

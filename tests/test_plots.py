@@ -40,3 +40,23 @@ def test_long_spectrograms_are_decimated_for_the_browser():
     np.testing.assert_allclose(z.mean(), M.mean(), rtol=1e-3)  # block means keep the level
     overlay = plots.saliency_overlay_figure(M, M, config=DISPLAY_CONFIG, scale=1.0)
     assert np.asarray(overlay.data[1].z).shape == z.shape
+
+
+def test_no_colour_streamlit_would_replace():
+    # Streamlit's chart component swaps "#000001", "#000002", ... anywhere in a figure's
+    # JSON for its theme colours: Magma's black "#000004" came out lavender on Explore
+    import re
+
+    y = chord_progression(sr=DISPLAY_CONFIG.sr, seconds=2.0)
+    M = features.log_mel(y, config=DISPLAY_CONFIG)
+    figs = [
+        plots.mel_figure(M, config=DISPLAY_CONFIG),
+        plots.mfcc_figure(features.mfcc(y, config=DISPLAY_CONFIG), config=DISPLAY_CONFIG),
+        plots.chroma_figure(features.chroma(y, config=DISPLAY_CONFIG), config=DISPLAY_CONFIG),
+        plots.saliency_overlay_figure(M, np.abs(M), config=DISPLAY_CONFIG, scale=1.0),
+        plots.confusion_heatmap_figure(np.eye(3, dtype=int), labels=["a", "b", "c"]),
+    ]
+    for fig in figs:
+        assert not re.search(r"#0000[0-9a-f]{2}\b", fig.to_json(), flags=re.IGNORECASE)
+    magma = figs[0].data[0].colorscale
+    assert magma[0][1] == "rgb(0, 0, 4)" and len(magma) == 10  # the same scale, spelled out
