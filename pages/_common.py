@@ -6,6 +6,7 @@ No machine learning here: decoding is genrecls.audio; this file only draws and c
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import streamlit as st
 from genrecls.audio import SUPPORTED_EXTENSIONS, AudioClip, load_audio
 from genrecls.config import PROJECT_ROOT
 from genrecls.exceptions import AudioError
+from genrecls.features import warm_up as warm_up_features
 from genrecls.playback import browser_audio
 from genrecls.synth import DEMO_CLIPS
 
@@ -137,3 +139,20 @@ def describe(audio: AudioClip, clip: Clip) -> str:
     return f"**{clip.name}** — {audio.duration:.1f} s, {audio.original_sr} Hz, {channels}" + (
         f" (analysing the first {audio.analysed_duration:.0f} s)" if audio.truncated else ""
     )
+
+
+@st.cache_resource(show_spinner=False)
+def _features_warming() -> threading.Thread:
+    thread = threading.Thread(target=warm_up_features, name="genrecls-warm-features", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_explore_in_background() -> None:
+    """Load the Explore page's feature code in a background thread, once per server.
+
+    Its first spectrogram otherwise waits about 2 s for librosa's imports
+    (:func:`genrecls.features.warm_up`). Call it when the CPU is idle: after a page is
+    drawn, not while a model loads.
+    """
+    _features_warming()

@@ -15,7 +15,15 @@ import streamlit as st
 from genrecls.exceptions import GenreclsError
 from genrecls.model_store import available_models
 from genrecls.trust import KINDS
-from pages._common import Clip, choose_clip, decode, decode_or_explain, describe, play
+from pages._common import (
+    Clip,
+    choose_clip,
+    decode,
+    decode_or_explain,
+    describe,
+    play,
+    warm_explore_in_background,
+)
 from pages._predictor import get_predictor, start_loading
 
 
@@ -270,6 +278,7 @@ with single:
                     "- A map shows where the evidence *for this network* lies, not what a "
                     "musician would point at."
                 )
+            warm_explore_in_background()  # the page is drawn: the CPU is free
 
 with batch:
     files = st.file_uploader("Drop several songs", accept_multiple_files=True, key="classify_batch")

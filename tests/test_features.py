@@ -158,3 +158,19 @@ def test_waveform_envelope_bounds_the_signal():
     assert lower.min() == y.min() and upper.max() == y.max()
     assert np.all(lower <= upper)
     assert 0 < times[0] < times[-1] < 100
+
+
+def test_warm_up_loads_what_the_pictures_need():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from genrecls import features\n"
+        "assert 'librosa.core.spectrum' not in sys.modules\n"
+        "assert features.warm_up() >= 0\n"
+        "print(all(m in sys.modules for m in ('librosa.core.spectrum', 'librosa.feature',"
+        " 'numba')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -1,6 +1,7 @@
 """Classify page run headless with streamlit.testing.v1.AppTest (bundled model)."""
 
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
+import pages._common
 from genrecls.config import GENRES
 from genrecls.model_store import bundled_model_path
 from genrecls.synth import drum_loop, piano_melody
@@ -51,6 +53,19 @@ def test_classify_shows_verdict_timeline_and_gradcam():
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # top-3 bars, timeline, Grad-CAM overlay
     assert len(at.get("audio")) >= 3  # original, original again beside the resynthesis
+
+
+def test_after_a_verdict_explores_features_warm_up_in_the_background(monkeypatch):
+    warmed = threading.Event()
+    monkeypatch.setattr(pages._common, "warm_up_features", warmed.set)
+    pages._common._features_warming.clear()  # once per server: forget earlier tests' run
+    at = _run(None)
+    assert not at.exception
+    assert not warmed.wait(timeout=1.0)  # nothing before a song is classified
+    y = 0.5 * drum_loop(sr=22050, seconds=5.0) + 0.5 * piano_melody(sr=22050, seconds=5.0)
+    at = _run(Clip(_wav(y, 22050), "mix.wav"))
+    assert not at.exception and at.metric[0].label == "Genre"
+    assert warmed.wait(timeout=30.0)
 
 
 def test_classify_plays_an_au_upload_as_wav(monkeypatch):

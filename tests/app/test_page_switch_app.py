@@ -5,6 +5,7 @@ features) while one session goes Classify → Explore → Classify → Explore o
 """
 
 import io
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -32,6 +33,12 @@ pytestmark = pytest.mark.skipif(
 def work(monkeypatch) -> Counter:
     """Count decodes of the test clip (by rate), forward passes, Grad-CAMs, features."""
     calls: Counter = Counter()
+    # the background warm-up of Explore's features (started after a verdict) computes
+    # features too: let a running one finish, and start none while counting
+    for thread in threading.enumerate():
+        if thread.name == "genrecls-warm-features":
+            thread.join()
+    monkeypatch.setattr(pages._common, "warm_up_features", lambda: None)
 
     def counting(name, real, key=None):
         def wrapper(*args, **kwargs):
