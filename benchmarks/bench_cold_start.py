@@ -53,7 +53,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120.0) -> dict:
+def app_cold_start(
+    clip: Path | str, *, model: Path | None, explore: bool = False, timeout: float = 120.0
+) -> dict:
     """Seconds from ``streamlit run app.py`` to the first verdict in headless Chromium.
 
     Parameters
@@ -63,6 +65,9 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
     model : Path or None
         Model file to pick in the sidebar (a bundled one by its "(bundled)" entry, any
         other copied into a temporary user-models folder); None keeps the app's default.
+    explore : bool
+        After the verdict, wait until Classify's three charts are drawn and the page is
+        idle, then click "Explore" and time its four charts (``explore_s``).
     timeout : float > 0
         Seconds any single wait may take.
 
@@ -70,8 +75,8 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
     -------
     result : dict
         ``server_healthy_s``, ``page_ready_s``, ``verdict_s`` (from process start),
-        ``clip_to_verdict_s`` and the ``verdict`` text; or ``skipped`` when Chromium is
-        missing.
+        ``clip_to_verdict_s``, the ``verdict`` text and, with ``explore``, ``explore_s``;
+        or ``skipped`` when Chromium is missing.
     """
     sys.path.insert(0, str(ROOT))
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -140,6 +145,15 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
             metric.wait_for()
             t_verdict = time.time()
             verdict = metric.inner_text().replace("\n", " ")
+            explore_s = None
+            if explore:
+                page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
+                page.wait_for_function(_IDLE)
+                t_click = time.time()
+                page.get_by_role("link", name="Explore").first.click()
+                page.get_by_text("Mel spectrogram").first.wait_for()
+                page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for()
+                explore_s = time.time() - t_click
         finally:
             proc.terminate()
             try:
@@ -155,6 +169,7 @@ def app_cold_start(clip: Path | str, *, model: Path | None, timeout: float = 120
         "verdict_s": t_verdict - t0,
         "clip_to_verdict_s": t_verdict - t_clip,
         "verdict": verdict,
+        **({"explore_s": explore_s} if explore else {}),
     }
 
 
@@ -168,25 +183,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="fresh server starts")
     parser.add_argument("--clip", default="demo", help="'demo' or a file to upload")
     parser.add_argument("--model", default=None, help="model file to pick in the sidebar")
+    parser.add_argument(
+        "--explore", action="store_true", help="then time the first visit to Explore"
+    )
     args = parser.parse_args(argv)
     clip = args.clip if args.clip == "demo" else Path(args.clip)
     model = Path(args.model) if args.model else None
     load0 = os.getloadavg()
     runs = []
     for i in range(args.reps):
-        r = app_cold_start(clip, model=model)
+        r = app_cold_start(clip, model=model, explore=args.explore)
         if "skipped" in r:
             print(r["skipped"])
             return 2
         runs.append(r)
+        then = f"; Explore's charts {r['explore_s']:.2f} s after the click" if args.explore else ""
         print(
             f"run {i + 1}: healthy {r['server_healthy_s']:.2f} s, page ready "
             f"{r['page_ready_s']:.2f} s, verdict {r['verdict_s']:.2f} s "
-            f"(clip → verdict {r['clip_to_verdict_s']:.2f} s): {r['verdict']}",
+            f"(clip → verdict {r['clip_to_verdict_s']:.2f} s): {r['verdict']}{then}",
             flush=True,
         )
     load1 = os.getloadavg()
     keys = ("server_healthy_s", "page_ready_s", "verdict_s", "clip_to_verdict_s")
+    keys += ("explore_s",) if args.explore else ()
     print()
     print(
         f"App cold start, clip: {args.clip}, model: {args.model or 'the app default'}; "
@@ -194,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         "Seconds, median [min–max]:"
     )
     print()
-    print("| server healthy | page ready | verdict shown | clip → verdict |")
-    print("|---|---|---|---|")
+    header = "| server healthy | page ready | verdict shown | clip → verdict |"
+    header += " Explore's first visit |" if args.explore else ""
+    print(header)
+    print("|---" * len(keys) + "|")
     print("| " + " | ".join(_stat([r[k] for r in runs]) for k in keys) + " |")
     return 0
 

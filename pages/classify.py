@@ -24,7 +24,10 @@ from pages._common import (
     play,
     warm_explore_in_background,
 )
+from pages._navigation import run_inside_app
 from pages._predictor import get_predictor, start_loading
+
+run_inside_app()  # first, before anything is drawn
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")

@@ -10,6 +10,9 @@ import streamlit as st
 from genrecls import features, plots
 from genrecls.features import DISPLAY_CONFIG, FeatureConfig
 from pages._common import choose_clip, decode_or_explain, describe, play
+from pages._navigation import run_inside_app
+
+run_inside_app()  # first, before anything is drawn
 
 SR = DISPLAY_CONFIG.sr
 

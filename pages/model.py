@@ -10,6 +10,9 @@ from genrecls.config import bundled_models_dir
 from genrecls.model_card import candidates_rows, load_card, tag_prior_rows
 from genrecls.model_store import lite_is_default
 from genrecls.trust import FILLS, KINDS
+from pages._navigation import run_inside_app
+
+run_inside_app()  # first, before anything is drawn
 
 CARD = bundled_models_dir() / "model_card.json"
 CONFUSION = bundled_models_dir() / "confusion_matrix.png"

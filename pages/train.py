@@ -37,6 +37,9 @@ from genrecls.training_job import (
     leakage_demo,
     prepare_segments,
 )
+from pages._navigation import run_inside_app
+
+run_inside_app()  # first, before anything is drawn
 
 JOB = "train_job"
 LEAK = "train_leak_task"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,17 +50,12 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> No
     raise TimeoutError(f"streamlit did not become healthy at {url}")
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """Start the app with `streamlit run` on a free loopback port; yield its URL."""
+@contextlib.contextmanager
+def serve_app(log_dir: Path, user_models: Path) -> Iterator[str]:
+    """Run ``streamlit run app.py`` on a free loopback port until the block ends; yield its URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {
-        **os.environ,
-        "GENRECLS_USER_MODELS": str(tmp_path_factory.mktemp("user_models")),
-        "PYTHONUNBUFFERED": "1",
-    }
-    with open(log, "w") as fh:
+    env = {**os.environ, "GENRECLS_USER_MODELS": str(user_models), "PYTHONUNBUFFERED": "1"}
+    with open(log_dir / "server.log", "w") as fh:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -90,6 +87,23 @@ def app_url(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The app served once for the whole session (see :func:`serve_app`)."""
+    with serve_app(
+        tmp_path_factory.mktemp("streamlit"), tmp_path_factory.mktemp("user_models")
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_app_url(tmp_path):
+    """The app on a server of its own, that no browser has visited yet."""
+    (tmp_path / "user_models").mkdir()
+    with serve_app(tmp_path, tmp_path / "user_models") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
