@@ -123,7 +123,7 @@ def app_cold_start(
                         raise RuntimeError("streamlit did not start") from None
                     time.sleep(0.05)
             t_healthy = time.time()
-            page.goto(f"{url}/classify")
+            page.goto(f"{url}/")  # Classify, the default page
             if clip == "demo":
                 page.get_by_text("Demo clip", exact=True).first.click()
                 button = page.locator('[data-testid="stButton"] button').first

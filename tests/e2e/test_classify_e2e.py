@@ -17,7 +17,7 @@ pytestmark = [
 
 
 def _classify(page, app_url, path):
-    page.goto(f"{app_url}/classify")
+    page.goto(f"{app_url}/")  # Classify is the default page: its address is /
     wait_for_app_idle(page)
     page.locator('input[type="file"]').first.set_input_files(str(path))
     page.locator('[data-testid="stMetric"]').first.wait_for(timeout=240_000)
@@ -49,7 +49,7 @@ def test_batch_mode_offers_a_csv(page, app_url, tmp_path):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF1234WAVEjunk")
     paths.append(str(bad))
-    page.goto(f"{app_url}/classify")
+    page.goto(f"{app_url}/")  # Classify is the default page: its address is /
     wait_for_app_idle(page)
     page.get_by_role("tab", name="Several files").click()
     page.locator('input[type="file"]').nth(1).set_input_files(paths)

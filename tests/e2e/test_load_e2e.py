@@ -200,7 +200,7 @@ def load_run(browser, app_url, tmp_path_factory, screenshot_dir) -> LoadRun:
         page.set_default_timeout(120_000)
     try:
         for page in pages[:N_CLASSIFY]:
-            page.goto(f"{app_url}/classify")
+            page.goto(f"{app_url}/")  # Classify is the default page: its address is /
         for page in pages[:N_CLASSIFY]:
             wait_for_app_idle(page, timeout=120_000)
         with MemorySampler(pids[0]) as memory:

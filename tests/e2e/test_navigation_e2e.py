@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.conftest import wait_for_app_idle
 
 PAGES = {
-    "classify": "What genre is this?",
+    "": "What genre is this?",  # Classify, the default page, lives at /
     "explore": "Explore a sound",
     "model": "The model behind the verdict",
     "train": "Train a genre model",
@@ -30,9 +30,11 @@ def test_a_first_visit_straight_to_a_page_shows_the_navigation(fresh_app_url, pa
     page.locator('[data-testid="stPageLink"]').first.wait_for()
     assert _links(page) == LINKS
     assert page.url.rstrip("/").endswith(f"/{first}")  # still the page that was asked for
+    assert not page.get_by_text("Page not found").count()
     for name, title in PAGES.items():  # and every other address, straight away
         page.goto(f"{fresh_app_url}/{name}")
         wait_for_app_idle(page)
         page.get_by_text(title).first.wait_for()
         page.locator('[data-testid="stPageLink"]').first.wait_for()
         assert _links(page) == LINKS, name
+        assert not page.get_by_text("Page not found").count(), name

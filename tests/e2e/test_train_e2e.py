@@ -95,7 +95,7 @@ def test_train_on_builtin_set_watch_save_and_classify(page, app_url, screenshot_
     page.get_by_text("Saved e2e-drums").wait_for(timeout=30_000)
 
     # Classify a demo clip with the new model.
-    page.goto(f"{app_url}/classify")
+    page.goto(f"{app_url}/")  # Classify is the default page: its address is /
     wait_for_app_idle(page, timeout=120_000)
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name=re.compile("e2e-drums")).click()
