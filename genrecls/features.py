@@ -14,8 +14,8 @@ from typing import Literal
 import librosa
 import numpy as np
 
+from genrecls import filterbank
 from genrecls.exceptions import ParameterError
-from genrecls.filterbank import hz_to_mel, mel_to_hz
 
 Compression = Literal["logC", "db"]
 
@@ -237,9 +237,8 @@ def mel_frequencies(*, config: FeatureConfig) -> np.ndarray:
     freqs : np.ndarray [shape=(n_mels,)]
     """
     fmax = config.fmax if config.fmax is not None else config.sr / 2
-    # librosa.mel_frequencies' arithmetic, without importing librosa.core (and numba)
-    mels = np.linspace(hz_to_mel(config.fmin), hz_to_mel(fmax), config.n_mels + 2)
-    return mel_to_hz(mels)[1:-1]
+    # genrecls.filterbank, not librosa: the same arithmetic without librosa.core and numba
+    return filterbank.mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=fmax)[1:-1]
 
 
 def frame_times(n_frames: int, *, config: FeatureConfig) -> np.ndarray:

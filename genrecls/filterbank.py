@@ -62,6 +62,23 @@ def mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
     )
 
 
+def mel_frequencies(*, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Frequencies evenly spaced on the Slaney mel scale (``librosa.mel_frequencies``).
+
+    Parameters
+    ----------
+    n_mels : int > 0
+        Number of frequencies, ``fmin`` and ``fmax`` included.
+    fmin, fmax : float
+        Lowest and highest frequency in Hz.
+
+    Returns
+    -------
+    frequencies : np.ndarray [shape=(n_mels,), dtype=float64]
+    """
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels))
+
+
 def mel_filterbank(
     *,
     sr: int,
@@ -109,7 +126,7 @@ def mel_filterbank(
         raise ParameterError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
     n_mels = int(n_mels)
     fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
-    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    mel_f = mel_frequencies(n_mels=n_mels + 2, fmin=fmin, fmax=fmax)  # band edges
     fdiff = np.diff(mel_f)
     ramps = np.subtract.outer(mel_f, fftfreqs)
     weights = np.zeros((n_mels, int(1 + n_fft // 2)), dtype=np.float32)
@@ -123,4 +140,4 @@ def mel_filterbank(
     return weights
 
 
-__all__ = ["hz_to_mel", "mel_filterbank", "mel_to_hz"]
+__all__ = ["hz_to_mel", "mel_filterbank", "mel_frequencies", "mel_to_hz"]
