@@ -142,17 +142,13 @@ def describe(audio: AudioClip, clip: Clip) -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _features_warming() -> threading.Thread:
-    thread = threading.Thread(target=warm_up_features, name="genrecls-warm-features", daemon=True)
-    thread.start()
-    return thread
-
-
-def warm_explore_in_background() -> None:
+def warm_explore_in_background() -> threading.Thread:
     """Load the Explore page's feature code in a background thread, once per server.
 
     Its first spectrogram otherwise waits about 2 s for librosa's imports
     (:func:`genrecls.features.warm_up`). Call it when the CPU is idle: after a page is
     drawn, not while a model loads.
     """
-    _features_warming()
+    thread = threading.Thread(target=warm_up_features, name="genrecls-warm-features", daemon=True)
+    thread.start()
+    return thread

@@ -58,7 +58,7 @@ def test_classify_shows_verdict_timeline_and_gradcam():
 def test_after_a_verdict_explores_features_warm_up_in_the_background(monkeypatch):
     warmed = threading.Event()
     monkeypatch.setattr(pages._common, "warm_up_features", warmed.set)
-    pages._common._features_warming.clear()  # once per server: forget earlier tests' run
+    pages._common.warm_explore_in_background.clear()  # once per server: forget earlier tests' run
     at = _run(None)
     assert not at.exception
     assert not warmed.wait(timeout=1.0)  # nothing before a song is classified
